@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the system and its tests need on Debian, only where it is missing:
+# RabbitMQ and Redis servers (used as local processes when no container engine runs).
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "Installing ${missing[*]} ..."
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The packages try to start system services; we run our own processes, on our own ports.
+fi

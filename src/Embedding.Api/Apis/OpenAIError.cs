@@ -1,0 +1,39 @@
+using System.Text.Json;
+
+namespace Embedding.Api.Apis;
+
+/// <summary>An OpenAI-shaped error: <c>{"error":{"message","type","param","code"}}</c> with its HTTP status.</summary>
+public sealed record OpenAIError(int Status, string Message, string Type, string? Param = null, string? Code = null)
+{
+    public int? RetryAfterSeconds { get; init; }
+
+    public static OpenAIError Invalid(string message, string? param = null, string? code = null) =>
+        new(StatusCodes.Status400BadRequest, message, "invalid_request_error", param, code);
+
+    public static OpenAIError ModelNotFound(string model) =>
+        new(StatusCodes.Status404NotFound, $"The model '{model}' does not exist. GET /v1/models lists the models served here.",
+            "invalid_request_error", "model", "model_not_found");
+
+    public static OpenAIError TooLarge(long limit) =>
+        new(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than {limit} bytes. Send fewer or shorter inputs per request.",
+            "invalid_request_error", null, "request_too_large");
+
+    public static OpenAIError Unavailable(string message, int retryAfterSeconds) =>
+        new(StatusCodes.Status503ServiceUnavailable, message, "server_error", null, "service_unavailable") { RetryAfterSeconds = retryAfterSeconds };
+
+    public async Task WriteAsync(HttpResponse response)
+    {
+        response.StatusCode = Status;
+        response.ContentType = "application/json";
+        if (RetryAfterSeconds is { } seconds) response.Headers.RetryAfter = seconds.ToString();
+        await using var writer = new Utf8JsonWriter(response.BodyWriter);
+        writer.WriteStartObject();
+        writer.WriteStartObject("error");
+        writer.WriteString("message", Message);
+        writer.WriteString("type", Type);
+        if (Param is null) writer.WriteNull("param"); else writer.WriteString("param", Param);
+        if (Code is null) writer.WriteNull("code"); else writer.WriteString("code", Code);
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
+}

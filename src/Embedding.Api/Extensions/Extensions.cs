@@ -1,0 +1,73 @@
+using Embedding.Api.Apis;
+using Embedding.Api.Services;
+using Embedding.Contracts;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace Embedding.Api.Extensions;
+
+public static class Extensions
+{
+    /// <summary>Name of the Redis connection string the AppHost injects (ConnectionStrings__cache). Optional.</summary>
+    public const string CacheConnectionName = "cache";
+
+    public static void AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<EmbeddingApiOptions>()
+            .Bind(builder.Configuration.GetSection(EmbeddingApiOptions.SectionName))
+            .ValidateDataAnnotations()
+            .Validate(o => o.Models.Count > 0 && o.Models.All(m => m.Name.Length > 0 && m.Dimensions > 0),
+                "Api:Models must list at least one model, each with a Name and its native Dimensions.")
+            .ValidateOnStart();
+
+        // Redis is an optional second cache level. No health check: a Redis outage must not take the API out of rotation.
+        if (!string.IsNullOrEmpty(builder.Configuration.GetConnectionString(CacheConnectionName)))
+        {
+            builder.AddRedisClient(CacheConnectionName,
+                settings => settings.DisableHealthChecks = true,
+                redis =>
+                {
+                    redis.AbortOnConnectFail = false;
+                    redis.ConnectTimeout = 2000;
+                    redis.SyncTimeout = redis.AsyncTimeout = 1000;
+                });
+        }
+
+        builder.Services.AddSingleton<ApiMetrics>();
+        builder.Services.AddSingleton(sp => new EmbeddingCache(
+            sp.GetRequiredService<IOptions<EmbeddingApiOptions>>(), sp.GetRequiredService<ApiMetrics>(),
+            sp.GetRequiredService<ILogger<EmbeddingCache>>(), sp.GetService<IConnectionMultiplexer>()));
+        builder.Services.AddSingleton(sp => new EmbeddingRequestParser(sp.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value));
+        builder.Services.AddSingleton<WorkerDispatcher>();
+        builder.Services.AddSingleton<EmbeddingService>();
+
+        builder.AddEmbeddingMessaging();
+    }
+
+    /// <summary>Anything unexpected still answers in OpenAI's error shape, never an HTML page or an empty 500.</summary>
+    public static void UseOpenAIErrors(this WebApplication app)
+    {
+        app.UseExceptionHandler(errorApp => errorApp.Run(async context =>
+        {
+            var exception = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var error = exception is BadHttpRequestException bad
+                ? new OpenAIError(bad.StatusCode, bad.Message, "invalid_request_error")
+                : new OpenAIError(StatusCodes.Status500InternalServerError, "The server had an error while processing your request.", "server_error");
+            await error.WriteAsync(context.Response);
+        }));
+        app.UseStatusCodePages(async status =>
+        {
+            // 404/405 for unknown routes, in the same shape.
+            var response = status.HttpContext.Response;
+            if (response.HasStarted || response.ContentLength > 0) return;
+            var message = response.StatusCode switch
+            {
+                StatusCodes.Status404NotFound => $"Unknown path {status.HttpContext.Request.Path}. This service serves POST /v1/embeddings and GET /v1/models.",
+                StatusCodes.Status405MethodNotAllowed => $"{status.HttpContext.Request.Method} is not allowed on {status.HttpContext.Request.Path}.",
+                _ => $"HTTP {response.StatusCode}.",
+            };
+            await new OpenAIError(response.StatusCode, message, "invalid_request_error").WriteAsync(response);
+        });
+    }
+}

@@ -1,0 +1,13 @@
+using Embedding.Api.Apis;
+using Embedding.Api.Extensions;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.AddApplicationServices();
+
+var app = builder.Build();
+app.UseOpenAIErrors();
+app.MapDefaultEndpoints();
+app.MapEmbeddingsApi();
+app.Run();
+

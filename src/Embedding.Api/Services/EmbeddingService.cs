@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using Embedding.Api.Apis;
+using Embedding.Contracts;
+
+namespace Embedding.Api.Services;
+
+/// <summary>One embedding per input, in input order, each full-length; and the tokens they took.</summary>
+public sealed record EmbeddingResult(CachedEmbedding[] Embeddings, long PromptTokens);
+
+/// <summary>
+/// The request path: apply the query instruction, compute each distinct text once, answer what the
+/// cache knows, send the rest to a worker, remember the answers.
+/// </summary>
+public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher dispatcher, ApiMetrics metrics)
+{
+    public async Task<(EmbeddingResult? Result, OpenAIError? Error)> EmbedAsync(EmbeddingRequest request, CancellationToken ct)
+    {
+        var model = request.Model.Name;
+        // Distinct texts as the model will see them; slot[i] says which one input i is.
+        var distinct = new Dictionary<string, int>(StringComparer.Ordinal);
+        var texts = new List<string>();
+        var slot = new int[request.Inputs.Length];
+        for (var i = 0; i < request.Inputs.Length; i++)
+        {
+            var text = request.QueryInstruction is null ? request.Inputs[i] : $"Instruct: {request.QueryInstruction}\nQuery:{request.Inputs[i]}";
+            if (!distinct.TryGetValue(text, out var s))
+            {
+                s = texts.Count;
+                distinct.Add(text, s);
+                texts.Add(text);
+            }
+            slot[i] = s;
+        }
+
+        var keys = texts.Select(t => EmbeddingCache.Key(model, t)).ToArray();
+        var found = new CachedEmbedding?[texts.Count];
+        await cache.LookupAsync(keys, found, ct);
+
+        var missing = new List<int>();
+        for (var s = 0; s < found.Length; s++) if (found[s] is null) missing.Add(s);
+        Activity.Current?.SetTag("embedding.model", model);
+        Activity.Current?.SetTag("embedding.inputs", request.Inputs.Length);
+        Activity.Current?.SetTag("embedding.cache.misses", missing.Count);
+
+        if (missing.Count > 0)
+        {
+            var (answer, rejected, error) = await dispatcher.EmbedAsync(model, missing.Select(s => texts[s]).ToArray(), request.Truncate, ct);
+            if (error is not null) return (null, error);
+            if (rejected is not null) return (null, Rejection(rejected, missing, slot));
+
+            var entries = new CachedEmbedding[missing.Count];
+            var width = answer!.Dimensions * sizeof(float);
+            for (var j = 0; j < missing.Count; j++)
+            {
+                entries[j] = new CachedEmbedding(VectorMath.Unpack(answer.Vectors.AsSpan(j * width, width)), answer.TokenCounts[j]);
+                found[missing[j]] = entries[j];
+            }
+            cache.Store(missing.Select(s => keys[s]).ToArray(), entries);
+        }
+
+        var result = new CachedEmbedding[request.Inputs.Length];
+        long tokens = 0;
+        for (var i = 0; i < result.Length; i++)
+        {
+            result[i] = found[slot[i]]!;
+            tokens += result[i].Tokens;
+        }
+        metrics.Served(model, result.Length, tokens);
+        return (new EmbeddingResult(result, tokens), null);
+    }
+
+    /// <summary>A worker's refusal, pointed at the caller's input index rather than the worker's.</summary>
+    private static OpenAIError Rejection(EmbedRejected rejected, List<int> missing, int[] slot)
+    {
+        string? param = null;
+        if (rejected.Index >= 0 && rejected.Index < missing.Count)
+        {
+            var input = Array.IndexOf(slot, missing[rejected.Index]);
+            param = $"input[{input}]";
+        }
+        var message = param is null ? rejected.Message : $"{param}: {rejected.Message.Replace($"Input {rejected.Index} has", "it has")}";
+        return OpenAIError.Invalid(message, param, rejected.Code);
+    }
+}

@@ -1,0 +1,50 @@
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Embedding.Contracts;
+
+/// <summary>MassTransit over RabbitMQ, configured the same way by the API and the workers.</summary>
+public static class MessagingExtensions
+{
+    /// <summary>Name of the connection string the AppHost injects (ConnectionStrings__messaging).</summary>
+    public const string ConnectionName = "messaging";
+
+    public static IHostApplicationBuilder AddEmbeddingMessaging(
+        this IHostApplicationBuilder builder,
+        Action<IBusRegistrationConfigurator>? registrations = null,
+        Action<IBusRegistrationContext, IRabbitMqBusFactoryConfigurator>? endpoints = null)
+    {
+        var connectionString = builder.Configuration.GetConnectionString(ConnectionName)
+            ?? throw new InvalidOperationException(
+                $"ConnectionStrings:{ConnectionName} is not set (an amqp:// URI to RabbitMQ); the AppHost sets it.");
+        var uri = new Uri(connectionString);
+
+        builder.Services.AddMassTransit(x =>
+        {
+            registrations?.Invoke(x);
+            x.UsingRabbitMq((context, cfg) =>
+            {
+                var (user, password) = ParseUserInfo(uri);
+                var vhost = uri.AbsolutePath.Trim('/') is { Length: > 0 } v ? Uri.UnescapeDataString(v) : "/";
+                cfg.Host(uri.Host, (ushort)(uri.IsDefaultPort ? 5672 : uri.Port), vhost, h =>
+                {
+                    h.Username(user);
+                    h.Password(password);
+                    h.Heartbeat(TimeSpan.FromSeconds(10));
+                });
+                endpoints?.Invoke(context, cfg);
+                cfg.ConfigureEndpoints(context);
+            });
+        });
+        return builder;
+    }
+
+    private static (string User, string Password) ParseUserInfo(Uri uri)
+    {
+        if (string.IsNullOrEmpty(uri.UserInfo)) return ("guest", "guest");
+        var parts = uri.UserInfo.Split(':', 2);
+        return (Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
+    }
+}

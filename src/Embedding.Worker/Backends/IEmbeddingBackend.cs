@@ -1,0 +1,32 @@
+namespace Embedding.Worker.Backends;
+
+/// <summary>A text made ready for a backend: its token ids where the backend tokenises, and its token count.</summary>
+/// <param name="Text">The text as it will be embedded (after truncation, when the backend works on text).</param>
+/// <param name="TokenIds">Token ids including the end-of-sequence token, or empty for backends that take text.</param>
+/// <param name="TokenCount">Tokens the model sees; what usage reports and what batches are budgeted by.</param>
+public sealed record TokenizedText(string Text, int[] TokenIds, int TokenCount);
+
+/// <summary>
+/// One model engine. The batcher and the consumer never know which one runs: they tokenise through it,
+/// batch by its token counts, and ask it for normalised vectors.
+/// </summary>
+public interface IEmbeddingBackend
+{
+    /// <summary>Native length of the vectors.</summary>
+    int Dimensions { get; }
+
+    /// <summary>Longest input in tokens, end-of-sequence token included.</summary>
+    int MaxInputTokens { get; }
+
+    /// <summary>True when a batch costs (longest input x batch size) tokens, as with padded tensors.</summary>
+    bool PadsBatches { get; }
+
+    /// <summary>Tokenises one text. Longer than <see cref="MaxInputTokens"/>: truncated when asked, else returned whole.</summary>
+    TokenizedText Tokenize(string text, bool truncate);
+
+    /// <summary>One L2-normalised vector of <see cref="Dimensions"/> values per input, in order.</summary>
+    Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken);
+}
+
+/// <summary>The engine failed or answered something unusable; the message is retried, then faulted.</summary>
+public sealed class BackendException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,93 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Serialization;
+using Embedding.Contracts;
+using Embedding.Worker.Model;
+
+namespace Embedding.Worker.Backends;
+
+/// <summary>
+/// An OpenAI-compatible /v1/embeddings engine, e.g. SGLang (<c>sglang.launch_server --is-embedding</c>)
+/// serving Qwen3-Embedding-4B on a GPU. Always asks for full-length float vectors: truncation to
+/// <c>dimensions</c> happens in one place (the API), whatever the engine supports.
+/// The HttpClient carries the standard resilience handler from ServiceDefaults (retries, timeouts, breaker).
+/// </summary>
+public sealed class OpenAICompatibleBackend : IEmbeddingBackend
+{
+    private readonly HttpClient _http;
+    private readonly OpenAIBackendOptions _options;
+    private readonly Qwen3Tokenizer? _tokenizer;
+
+    public int Dimensions => _options.Dimensions;
+    public int MaxInputTokens => _options.MaxInputTokens;
+    public bool PadsBatches => false;  // engines like SGLang pack sequences without padding
+
+    public OpenAICompatibleBackend(HttpClient http, OpenAIBackendOptions options)
+    {
+        _http = http;
+        _options = options;
+        _http.BaseAddress = options.BaseUrl;
+        if (!string.IsNullOrEmpty(options.ApiKey))
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.ApiKey);
+        if (!string.IsNullOrWhiteSpace(options.TokenizerPath)) _tokenizer = new Qwen3Tokenizer(options.TokenizerPath);
+    }
+
+    public TokenizedText Tokenize(string text, bool truncate)
+    {
+        if (_tokenizer is null) return new TokenizedText(text, [], TokenEstimate.Count(text));
+        var ids = _tokenizer.Encode(text);
+        if (truncate && ids.Length > MaxInputTokens)
+        {
+            ids = _tokenizer.Truncate(ids, MaxInputTokens);
+            text = _tokenizer.Decode(ids);  // the engine tokenises again, so send the shortened text
+        }
+        return new TokenizedText(text, [], ids.Length);
+    }
+
+    public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken)
+    {
+        var request = new EngineRequest(_options.Model!, batch.Select(t => t.Text).ToArray());
+        using var response = await _http.PostAsJsonAsync("v1/embeddings", request, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            throw new BackendException($"Engine answered {(int)response.StatusCode}: {Shorten(body)}");
+        }
+        var answer = await response.Content.ReadFromJsonAsync<EngineResponse>(cancellationToken)
+            ?? throw new BackendException("Engine answered an empty body.");
+        if (answer.Data is null || answer.Data.Count != batch.Count)
+            throw new BackendException($"Engine returned {answer.Data?.Count ?? 0} vectors for {batch.Count} inputs.");
+
+        var result = new float[batch.Count][];
+        foreach (var item in answer.Data)
+        {
+            if (item.Index < 0 || item.Index >= batch.Count || item.Embedding is null)
+                throw new BackendException($"Engine returned an item with index {item.Index} and no usable vector.");
+            var vector = item.Embedding;
+            VectorMath.Normalize(vector);  // harmless when already normalised; engines differ
+            result[item.Index] = vector;
+        }
+        return result;
+    }
+
+    private static string Shorten(string s) => s.Length <= 300 ? s : s[..300] + "…";
+
+    private sealed record EngineRequest(
+        [property: JsonPropertyName("model")] string Model,
+        [property: JsonPropertyName("input")] string[] Input)
+    {
+        [JsonPropertyName("encoding_format")] public string EncodingFormat => "float";
+    }
+
+    private sealed record EngineResponse([property: JsonPropertyName("data")] List<EngineItem>? Data);
+
+    private sealed record EngineItem(
+        [property: JsonPropertyName("index")] int Index,
+        [property: JsonPropertyName("embedding")] float[]? Embedding);
+}
+
+/// <summary>Token count estimate for backends without a local tokenizer (about 3 UTF-16 chars per token, plus EOS).</summary>
+public static class TokenEstimate
+{
+    public static int Count(string text) => text.Length / 3 + 1;
+}

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Embedding.Contracts;
+using Embedding.Worker.Backends;
+using Microsoft.Extensions.Options;
+
+namespace Embedding.Worker.Batching;
+
+/// <summary>
+/// Collects texts from every message the worker holds into batches and runs them on the backend.
+/// A batch closes when the next text would exceed the token budget (padded tokens when the backend
+/// pads), when it holds MaxBatchSize texts, or when its oldest text has waited MaxWait. At most
+/// MaxConcurrentBatches run at once; while all are busy, texts pile up and the next batch is fuller.
+/// Texts whose caller has gone away are dropped here, never computed.
+/// </summary>
+public sealed class TokenBudgetBatcher : BackgroundService
+{
+    private readonly IEmbeddingBackend _backend;
+    private readonly WorkerOptions _options;
+    private readonly WorkerMetrics _metrics;
+    private readonly ILogger<TokenBudgetBatcher> _logger;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new() { SingleReader = true });
+    private readonly SemaphoreSlim _slots;
+
+    public TokenBudgetBatcher(IEmbeddingBackend backend, IOptions<WorkerOptions> options, WorkerMetrics metrics, ILogger<TokenBudgetBatcher> logger)
+    {
+        _backend = backend;
+        _options = options.Value;
+        _metrics = metrics;
+        _logger = logger;
+        _slots = new SemaphoreSlim(_options.MaxConcurrentBatches);
+    }
+
+    /// <summary>Embeds <paramref name="texts"/>; they may share batches with other callers' texts.</summary>
+    public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> texts, CancellationToken cancellationToken)
+    {
+        var pending = new Pending[texts.Count];
+        for (var i = 0; i < texts.Count; i++)
+        {
+            pending[i] = new Pending(texts[i], cancellationToken, Stopwatch.GetTimestamp(), Activity.Current?.Context ?? default);
+            if (!_queue.Writer.TryWrite(pending[i])) throw new InvalidOperationException("The batcher has stopped.");
+        }
+        _metrics.QueuedTexts.Add(texts.Count);
+        var result = new float[texts.Count][];
+        for (var i = 0; i < pending.Length; i++) result[i] = await pending[i].Result.Task.WaitAsync(cancellationToken);
+        return result;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var reader = _queue.Reader;
+        var maxWait = TimeSpan.FromMilliseconds(_options.MaxWaitMilliseconds);
+        try
+        {
+            while (await reader.WaitToReadAsync(stoppingToken))
+            {
+                await _slots.WaitAsync(stoppingToken);
+                var batch = await FormBatchAsync(reader, maxWait, stoppingToken);
+                if (batch.Count == 0) { _slots.Release(); continue; }
+                _ = RunAsync(batch);  // releases its slot when done
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
+        finally
+        {
+            _queue.Writer.TryComplete();
+            while (reader.TryRead(out var left)) left.Result.TrySetCanceled(stoppingToken);
+        }
+    }
+
+    private async Task<List<Pending>> FormBatchAsync(ChannelReader<Pending> reader, TimeSpan maxWait, CancellationToken ct)
+    {
+        var batch = new List<Pending>();
+        int sumTokens = 0, maxTokens = 0;
+        long oldest = 0;
+        while (batch.Count < _options.MaxBatchSize)
+        {
+            if (reader.TryPeek(out var next))
+            {
+                if (next.CancellationToken.IsCancellationRequested)
+                {
+                    reader.TryRead(out _);
+                    next.Result.TrySetCanceled(next.CancellationToken);
+                    _metrics.DroppedTexts.Add(1);
+                    continue;
+                }
+                var tokens = next.Text.TokenCount;
+                if (batch.Count > 0 && CostWith(batch.Count, sumTokens, maxTokens, tokens) > _options.MaxBatchTokens) break;
+                reader.TryRead(out _);
+                if (batch.Count == 0) oldest = next.EnqueuedAt;
+                batch.Add(next);
+                sumTokens += tokens;
+                maxTokens = Math.Max(maxTokens, tokens);
+                continue;
+            }
+            if (batch.Count == 0) return batch;
+            var remaining = maxWait - Stopwatch.GetElapsedTime(oldest);
+            if (remaining <= TimeSpan.Zero) break;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(remaining);
+            try
+            {
+                if (!await reader.WaitToReadAsync(timeout.Token)) break;
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested) { break; }
+        }
+        return batch;
+    }
+
+    /// <summary>What the batch would cost with one more text of <paramref name="tokens"/> tokens.</summary>
+    private int CostWith(int count, int sumTokens, int maxTokens, int tokens) =>
+        _backend.PadsBatches ? (count + 1) * Math.Max(maxTokens, tokens) : sumTokens + tokens;
+
+    private async Task RunAsync(List<Pending> batch)
+    {
+        var tokens = batch.Sum(p => p.Text.TokenCount);
+        using var activity = WorkerMetrics.ActivitySource.StartActivity("embed batch", ActivityKind.Internal, parentContext: default,
+            links: batch.Where(p => p.Parent != default).Select(p => new ActivityLink(p.Parent)).Take(64));
+        activity?.SetTag("embedding.batch.size", batch.Count);
+        activity?.SetTag("embedding.batch.tokens", tokens);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var vectors = await _backend.EmbedAsync(batch.Select(p => p.Text).ToList(), CancellationToken.None);
+            Check(vectors, batch.Count);
+            for (var i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(vectors[i]);
+            _metrics.RecordBatch(batch.Count, tokens, Stopwatch.GetElapsedTime(started));
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            _logger.LogWarning(ex, "Backend failed on a batch of {Count} texts ({Tokens} tokens)", batch.Count, tokens);
+            var error = ex as BackendException ?? new BackendException($"Backend failed: {ex.Message}", ex);
+            foreach (var p in batch) p.Result.TrySetException(error);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <summary>Backends are checked here, once: a wrong count, length or a NaN is an error, never an answer.</summary>
+    private void Check(float[][] vectors, int expected)
+    {
+        if (vectors.Length != expected) throw new BackendException($"Backend returned {vectors.Length} vectors for {expected} texts.");
+        foreach (var v in vectors)
+        {
+            if (v is null || v.Length != _backend.Dimensions)
+                throw new BackendException($"Backend returned a vector of {v?.Length ?? 0} values, expected {_backend.Dimensions}.");
+            if (!VectorMath.IsFinite(v)) throw new BackendException("Backend returned a vector with NaN or infinite values.");
+        }
+    }
+
+    private sealed record Pending(TokenizedText Text, CancellationToken CancellationToken, long EnqueuedAt, ActivityContext Parent)
+    {
+        public TaskCompletionSource<float[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

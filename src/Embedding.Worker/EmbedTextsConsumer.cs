@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using Embedding.Contracts;
+using Embedding.Worker.Backends;
+using Embedding.Worker.Batching;
+using MassTransit;
+using Microsoft.Extensions.Options;
+
+namespace Embedding.Worker;
+
+/// <summary>
+/// Answers one <see cref="EmbedTexts"/> message. Its texts join the shared batcher; the response is
+/// sent before Consume returns, and MassTransit acknowledges the message only after that, so a worker
+/// that dies mid-batch leaves the message on the queue for another worker.
+/// </summary>
+public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBatcher batcher, IOptions<WorkerOptions> options)
+    : IConsumer<EmbedTexts>
+{
+    public async Task Consume(ConsumeContext<EmbedTexts> context)
+    {
+        var message = context.Message;
+        Activity.Current?.SetTag("embedding.model", message.Model);
+        Activity.Current?.SetTag("embedding.inputs", message.Texts.Count);
+
+        if (!string.Equals(message.Model, options.Value.Model, StringComparison.OrdinalIgnoreCase))
+        {
+            await context.RespondAsync(new EmbedRejected(-1, "model_not_found", $"This worker serves '{options.Value.Model}', not '{message.Model}'."));
+            return;
+        }
+
+        var tokenized = new TokenizedText[message.Texts.Count];
+        for (var i = 0; i < tokenized.Length; i++)
+        {
+            tokenized[i] = backend.Tokenize(message.Texts[i], message.Truncate);
+            if (tokenized[i].TokenCount > backend.MaxInputTokens)
+            {
+                await context.RespondAsync(new EmbedRejected(i, "context_length_exceeded",
+                    $"Input {i} has {tokenized[i].TokenCount} tokens; the model's limit is {backend.MaxInputTokens}. " +
+                    "Shorten it, or send \"truncate\": true to cut it to the limit."));
+                return;
+            }
+        }
+
+        var vectors = await batcher.EmbedAsync(tokenized, context.CancellationToken);
+        await context.RespondAsync(new TextsEmbedded(
+            backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray()));
+    }
+}

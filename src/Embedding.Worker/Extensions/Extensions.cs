@@ -1,0 +1,85 @@
+using Embedding.Contracts;
+using Embedding.Worker.Backends;
+using Embedding.Worker.Batching;
+using Embedding.Worker.Model;
+using MassTransit;
+using Microsoft.Extensions.Options;
+
+namespace Embedding.Worker.Extensions;
+
+public static class Extensions
+{
+    public static void AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<WorkerOptions>()
+            .Bind(builder.Configuration.GetSection(WorkerOptions.SectionName))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>();
+
+        builder.Services.AddSingleton<WorkerMetrics>();
+#pragma warning disable EXTEXP0001 // experimental API: multi-GB downloads must not get the default per-attempt timeout
+        builder.Services.AddHttpClient<ModelFiles>(c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
+        builder.Services.AddHttpClient(nameof(OpenAICompatibleBackend));
+        builder.Services.AddSingleton<IEmbeddingBackend>(CreateBackend);
+        builder.Services.AddSingleton<TokenBudgetBatcher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenBudgetBatcher>());
+
+        var options = builder.Configuration.GetSection(WorkerOptions.SectionName).Get<WorkerOptions>() ?? new WorkerOptions();
+        builder.AddEmbeddingMessaging(
+            x => x.AddConsumer<EmbedTextsConsumer>(),
+            (context, cfg) => cfg.ReceiveEndpoint(EmbeddingQueues.ForModel(options.Model), e =>
+            {
+                // Prefetch bounds what this worker holds unacknowledged: enough to fill batches.
+                e.PrefetchCount = options.PrefetchCount;
+                e.ConcurrentMessageLimit = options.PrefetchCount;
+                e.ConfigureConsumeTopology = false;
+                // Backend hiccups are retried a few times; then the request faults (its caller gets an
+                // error) and the message moves to the _error queue instead of looping forever.
+                e.UseMessageRetry(r => r.Intervals(200, 1000, 3000));
+                e.ConfigureConsumer<EmbedTextsConsumer>(context);
+            }));
+    }
+
+    private static IEmbeddingBackend CreateBackend(IServiceProvider sp)
+    {
+        var options = sp.GetRequiredService<IOptions<WorkerOptions>>().Value;
+        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Embedding.Worker.Backend");
+        switch (options.Backend)
+        {
+            case BackendKind.Onnx:
+                var directory = sp.GetRequiredService<ModelFiles>().ResolveAsync(options.Onnx, CancellationToken.None).GetAwaiter().GetResult();
+                var onnx = new OnnxQwen3Backend(directory, options.Onnx);
+                logger.LogInformation("ONNX backend ready: {Directory}, {Dimensions} dims, context {Context} tokens", directory, onnx.Dimensions, onnx.MaxInputTokens);
+                return onnx;
+            case BackendKind.OpenAI:
+                var http = sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(OpenAICompatibleBackend));
+                http.Timeout = TimeSpan.FromSeconds(options.OpenAI.TimeoutSeconds);
+                logger.LogInformation("OpenAI-compatible backend: {BaseUrl}, model {Model}", options.OpenAI.BaseUrl, options.OpenAI.Model);
+                return new OpenAICompatibleBackend(http, options.OpenAI);
+            default:
+                logger.LogWarning("FAKE backend: vectors are hashes of the text, not embeddings. Use it only to measure overhead.");
+                return new FakeBackend(options.Fake);
+        }
+    }
+}
+
+/// <summary>
+/// Checks the options at start, so a bad setting stops the worker with a clear message: the ranges
+/// declared on the options classes (nested sections too) and what each backend requires.
+/// </summary>
+public sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WorkerOptions o)
+    {
+        var failures = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        foreach (var section in new object[] { o, o.Onnx, o.OpenAI, o.Fake })
+            System.ComponentModel.DataAnnotations.Validator.TryValidateObject(section, new(section), failures, validateAllProperties: true);
+        var messages = failures.Select(f => $"Worker: {f.ErrorMessage}").ToList();
+        if (o.Backend == BackendKind.Onnx && string.IsNullOrWhiteSpace(o.Onnx.ModelPath) && string.IsNullOrWhiteSpace(o.Onnx.HubRepository))
+            messages.Add("Worker:Onnx:ModelPath or Worker:Onnx:HubRepository is required for the ONNX backend.");
+        if (o.Backend == BackendKind.OpenAI && (o.OpenAI.BaseUrl is null || string.IsNullOrWhiteSpace(o.OpenAI.Model)))
+            messages.Add("Worker:OpenAI:BaseUrl and Worker:OpenAI:Model are required for the OpenAI-compatible backend.");
+        return messages.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(messages);
+    }
+}

@@ -1,0 +1,93 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Embedding.Worker;
+
+public enum BackendKind
+{
+    /// <summary>Qwen3-Embedding exported to ONNX, run in-process on CPU (the default where there is no GPU).</summary>
+    Onnx,
+    /// <summary>An OpenAI-compatible /v1/embeddings server, e.g. SGLang serving Qwen3-Embedding-4B on a GPU.</summary>
+    OpenAI,
+    /// <summary>A FAKE backend that returns hash-derived vectors instantly. For measuring our own overhead only.</summary>
+    Fake,
+}
+
+/// <summary>Every knob of a worker, bound from the "Worker" configuration section and validated at start.</summary>
+public sealed class WorkerOptions
+{
+    public const string SectionName = "Worker";
+
+    /// <summary>The model (tier) name this worker serves; its queue is derived from it.</summary>
+    [Required] public string Model { get; set; } = "qwen3-embedding-tiny-test";
+
+    public BackendKind Backend { get; set; } = BackendKind.Onnx;
+
+    /// <summary>Batch budget in tokens; padded tokens count when the backend pads (the ONNX backend does).</summary>
+    [Range(16, 1_000_000)] public int MaxBatchTokens { get; set; } = 8192;
+
+    [Range(1, 4096)] public int MaxBatchSize { get; set; } = 64;
+
+    /// <summary>How long the first text of a batch may wait for company before the batch runs anyway.</summary>
+    [Range(0, 10_000)] public int MaxWaitMilliseconds { get; set; } = 5;
+
+    /// <summary>Batches run at once: 1 keeps CPU inference cache-friendly; an HTTP engine likes a few in flight.</summary>
+    [Range(1, 64)] public int MaxConcurrentBatches { get; set; } = 1;
+
+    /// <summary>Messages held unacknowledged at once (RabbitMQ prefetch and MassTransit concurrency).</summary>
+    [Range(1, 10_000)] public int PrefetchCount { get; set; } = 64;
+
+    public OnnxBackendOptions Onnx { get; set; } = new();
+    public OpenAIBackendOptions OpenAI { get; set; } = new();
+    public FakeBackendOptions Fake { get; set; } = new();
+}
+
+public sealed class OnnxBackendOptions
+{
+    /// <summary>A directory with model.onnx (or onnx/model.onnx), vocab.json, merges.txt and tokenizer/config JSON.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>Hugging Face repository to download from when <see cref="ModelPath"/> is empty, e.g. an ONNX export of Qwen3-Embedding-0.6B.</summary>
+    public string? HubRepository { get; set; }
+
+    public string HubRevision { get; set; } = "main";
+    public string HubEndpoint { get; set; } = "https://huggingface.co";
+
+    /// <summary>Where downloaded models are kept between runs.</summary>
+    public string CacheDirectory { get; set; } = Path.Combine(
+        Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "embedding-service", "models");
+
+    /// <summary>Context limit in tokens; 0 = read max_position_embeddings from config.json.</summary>
+    [Range(0, 1_000_000)] public int MaxInputTokens { get; set; }
+
+    /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
+    [Range(0, 256)] public int IntraOpThreads { get; set; }
+}
+
+public sealed class OpenAIBackendOptions
+{
+    /// <summary>Base URL of the engine, e.g. http://localhost:30000 for sglang.launch_server.</summary>
+    public Uri? BaseUrl { get; set; }
+
+    /// <summary>Model name the engine serves (SGLang: the --model-path or --served-model-name).</summary>
+    public string? Model { get; set; }
+
+    public string? ApiKey { get; set; }
+
+    [Range(1, 3600)] public int TimeoutSeconds { get; set; } = 60;
+
+    [Range(1, 1_000_000)] public int Dimensions { get; set; } = 2560;
+
+    [Range(1, 1_000_000)] public int MaxInputTokens { get; set; } = 32768;
+
+    /// <summary>Optional tokenizer directory (vocab.json + merges.txt) for exact token counts; otherwise estimated.</summary>
+    public string? TokenizerPath { get; set; }
+}
+
+public sealed class FakeBackendOptions
+{
+    [Range(1, 100_000)] public int Dimensions { get; set; } = 1024;
+    [Range(1, 1_000_000)] public int MaxInputTokens { get; set; } = 8192;
+
+    /// <summary>Simulated time per batch, e.g. to hold a batch in flight in tests.</summary>
+    [Range(0, 600_000)] public int DelayMilliseconds { get; set; }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test against real servers: installs RabbitMQ/Redis if missing, starts them on 127.0.0.1
+# unless EMBEDDING_TEST_RABBITMQ / EMBEDDING_TEST_REDIS point at running ones, runs `dotnet test`,
+# and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ -z "${EMBEDDING_TEST_RABBITMQ:-}" ] || [ -z "${EMBEDDING_TEST_REDIS:-}" ]; then
+  bash scripts/install-prerequisites.sh
+  eval "$(bash scripts/test-servers.sh)"
+  trap 'bash scripts/test-servers.sh stop' EXIT
+fi
+set -o pipefail
+status=0
+dotnet test Embedding.sln -c Release "$@" 2>&1 | tee .test-output.log || status=$?
+# One plain closing line: "N passed, N failed, N skipped".
+awk '/(Passed|Failed)!  - Failed:/ { gsub(",", ""); f += $4; p += $6; s += $8 } END { if (p + f + s > 0) printf "%d passed, %d failed, %d skipped\n", p, f, s }' .test-output.log
+rm -f .test-output.log
+exit $status

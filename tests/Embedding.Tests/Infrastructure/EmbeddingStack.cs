@@ -1,0 +1,88 @@
+using Embedding.Api;
+using Embedding.Worker;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Embedding.Tests.Infrastructure;
+
+/// <summary>
+/// The real services in-process: the API and any number of workers, talking through the real
+/// RabbitMQ (and Redis, unless turned off). Each stack serves a model name of its own, hence its own
+/// queue and cache keys, so tests do not see each other's traffic.
+/// </summary>
+public sealed class EmbeddingStack : IAsyncDisposable
+{
+    private readonly List<WebApplicationFactory<WorkerOptions>> _workers = [];
+    private readonly Dictionary<string, string?> _workerSettings;
+    private readonly WebApplicationFactory<EmbeddingApiOptions> _api;
+
+    public string Model { get; }
+    public int Dimensions { get; }
+    public HttpClient Client { get; }
+    public IServiceProvider ApiServices => _api.Services;
+    public int WorkerCount => _workers.Count;
+
+    public EmbeddingStack(string backend = "Onnx", string? redis = "default", int requestTimeoutSeconds = 30,
+                          int workers = 1, Dictionary<string, string?>? worker = null, Dictionary<string, string?>? api = null)
+    {
+        Model = $"test-{Guid.NewGuid():N}"[..16];
+        Dimensions = backend == "Onnx" ? ReferenceData.Load().HiddenSize : 64;
+        _workerSettings = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:messaging"] = TestEnvironment.RabbitMq,
+            ["Worker:Model"] = Model,
+            ["Worker:Backend"] = backend,
+            ["Worker:Onnx:ModelPath"] = TestEnvironment.TinyModel,
+            ["Worker:Onnx:IntraOpThreads"] = "1",
+            ["Worker:Fake:Dimensions"] = "64",
+        };
+        foreach (var (k, v) in worker ?? []) _workerSettings[k] = v;
+
+        var apiSettings = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:messaging"] = TestEnvironment.RabbitMq,
+            ["ConnectionStrings:cache"] = redis == "default" ? TestEnvironment.Redis : redis,
+            ["Api:Models:0:Name"] = Model,
+            ["Api:Models:0:Aliases:0"] = Model + "-alias",
+            ["Api:Models:0:Dimensions"] = Dimensions.ToString(),
+            ["Api:Models:1:Name"] = Model + "-plain",
+            ["Api:Models:1:Dimensions"] = Dimensions.ToString(),
+            ["Api:Models:1:Matryoshka"] = "false",
+            ["Api:RequestTimeoutSeconds"] = requestTimeoutSeconds.ToString(),
+            ["Api:RetryAfterSeconds"] = "7",
+        };
+        foreach (var (k, v) in api ?? []) apiSettings[k] = v;
+        _api = new WebApplicationFactory<EmbeddingApiOptions>().WithWebHostBuilder(b => Apply(b, apiSettings));
+        Client = _api.CreateClient();
+        for (var i = 0; i < workers; i++) StartWorker();
+    }
+
+    /// <summary>Starts one more worker (its bus connects and its queue exists once this returns).</summary>
+    public void StartWorker()
+    {
+        var factory = new WebApplicationFactory<WorkerOptions>().WithWebHostBuilder(b => Apply(b, _workerSettings));
+        _ = factory.Services;  // builds and starts the host: model load, batcher, bus
+        _workers.Add(factory);
+    }
+
+    public async Task StopWorkersAsync()
+    {
+        foreach (var w in _workers) await w.DisposeAsync();
+        _workers.Clear();
+    }
+
+    public Dictionary<string, string?> WorkerSettings => new(_workerSettings);
+
+    private static void Apply(IWebHostBuilder builder, Dictionary<string, string?> settings)
+    {
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in settings) builder.UseSetting(key, value);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await StopWorkersAsync();
+        await _api.DisposeAsync();
+    }
+}

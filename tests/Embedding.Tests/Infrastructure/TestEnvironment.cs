@@ -1,0 +1,59 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Embedding.Tests.Infrastructure;
+
+/// <summary>Where the real servers and the generated test model are. CI (and test.sh) start the servers.</summary>
+public static class TestEnvironment
+{
+    public static string RabbitMq =>
+        Environment.GetEnvironmentVariable("EMBEDDING_TEST_RABBITMQ") ?? "amqp://guest:guest@127.0.0.1:5672/";
+
+    public static string Redis =>
+        Environment.GetEnvironmentVariable("EMBEDDING_TEST_REDIS") ?? "127.0.0.1:6379";
+
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>The tiny Qwen3 model made by tools/tiny-model/make_tiny_qwen3.py (random weights).</summary>
+    public static string TinyModel => Path.Combine(RepoRoot, "models", "qwen3-tiny");
+
+    /// <summary>A loopback port nothing listens on, for "server down" cases.</summary>
+    public static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Embedding.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Embedding.sln not found above the test binaries.");
+    }
+}
+
+/// <summary>reference.json: token ids from Hugging Face tokenizers, vectors from transformers.</summary>
+public sealed class ReferenceData
+{
+    public static ReferenceData Load() => new(JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TestEnvironment.TinyModel, "reference.json"))));
+
+    public IReadOnlyList<(string Text, int[] Ids)> TokenizerCases { get; }
+    public IReadOnlyList<(string Text, int[] Ids, float[] Embedding)> Embeddings { get; }
+    public int HiddenSize { get; }
+
+    private ReferenceData(JsonDocument doc)
+    {
+        var root = doc.RootElement;
+        HiddenSize = root.GetProperty("hidden_size").GetInt32();
+        TokenizerCases = root.GetProperty("tokenizer_cases").EnumerateArray()
+            .Select(c => (c.GetProperty("text").GetString()!, c.GetProperty("ids").EnumerateArray().Select(i => i.GetInt32()).ToArray()))
+            .ToList();
+        Embeddings = root.GetProperty("embeddings").EnumerateArray()
+            .Select(c => (c.GetProperty("text").GetString()!,
+                          c.GetProperty("ids").EnumerateArray().Select(i => i.GetInt32()).ToArray(),
+                          c.GetProperty("embedding").EnumerateArray().Select(i => i.GetSingle()).ToArray()))
+            .ToList();
+    }
+}
