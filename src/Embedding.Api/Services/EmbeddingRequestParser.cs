@@ -29,7 +29,15 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
         }
         using (document)
         {
-            return Parse(document.RootElement);
+            try
+            {
+                return Parse(document.RootElement);
+            }
+            catch (InvalidOperationException)
+            {
+                // JsonDocument checks a string's UTF-8 only when it is read.
+                return Fail("The body is not valid UTF-8 text.");
+            }
         }
     }
 
