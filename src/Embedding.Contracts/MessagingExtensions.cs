@@ -21,6 +21,13 @@ public static class MessagingExtensions
                 $"ConnectionStrings:{ConnectionName} is not set (an amqp:// URI to RabbitMQ); the AppHost sets it.");
         var uri = new Uri(connectionString);
 
+        // Start-up completes only once the bus is connected, so "started" means "consuming";
+        // on shutdown, messages in hand get time to be answered before the process exits.
+        builder.Services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StopTimeout = TimeSpan.FromSeconds(30);
+        });
         builder.Services.AddMassTransit(x =>
         {
             registrations?.Invoke(x);

@@ -15,9 +15,8 @@ public sealed class AppHostTests
         var fresh = Path.Combine(root, $".manifest-check-{Guid.NewGuid():N}.json");
         try
         {
-            var configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
             var start = new ProcessStartInfo("dotnet",
-                ["run", "--project", "src/Embedding.AppHost", "--no-build", "-c", configuration, "--no-launch-profile",
+                ["run", "--project", "src/Embedding.AppHost", "--no-build", "-c", TestEnvironment.Configuration, "--no-launch-profile",
                  "--", "--publisher", "manifest", "--output-path", fresh])
             { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
             using var process = Process.Start(start)!;

@@ -13,7 +13,14 @@ public static class TestEnvironment
     public static string Redis =>
         Environment.GetEnvironmentVariable("EMBEDDING_TEST_REDIS") ?? "127.0.0.1:6379";
 
+    public static string RabbitMqManagement =>
+        Environment.GetEnvironmentVariable("EMBEDDING_TEST_RABBITMQ_MANAGEMENT") ?? "http://guest:guest@127.0.0.1:15672/";
+
     public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>Debug or Release: whichever the tests were built in (the other projects were built alike).</summary>
+    public static string Configuration { get; } =
+        AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
 
     /// <summary>The tiny Qwen3 model made by tools/tiny-model/make_tiny_qwen3.py (random weights).</summary>
     public static string TinyModel => Path.Combine(RepoRoot, "models", "qwen3-tiny");
