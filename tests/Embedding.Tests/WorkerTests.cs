@@ -1,0 +1,296 @@
+using System.Net;
+using System.Text.Json;
+using Embedding.Contracts;
+using Embedding.Tests.Infrastructure;
+using Embedding.Worker;
+using Embedding.Worker.Backends;
+using Embedding.Worker.Batching;
+using Embedding.Worker.Model;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Embedding.Tests;
+
+public sealed class TokenBudgetBatcherTests
+{
+    /// <summary>Records the batches it is given; answers after an optional gate.</summary>
+    private sealed class RecordingBackend(bool pads) : IEmbeddingBackend
+    {
+        public List<int[]> Batches { get; } = [];
+        public TaskCompletionSource Gate { get; set; } = CompletedGate();
+        public int Dimensions => 8;
+        public int MaxInputTokens => 10_000;
+        public bool PadsBatches => pads;
+        public TokenizedText Tokenize(string text, bool truncate) => new(text, [], int.Parse(text));
+        public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken ct)
+        {
+            lock (Batches) Batches.Add(batch.Select(b => b.TokenCount).ToArray());
+            await Gate.Task;
+            return batch.Select(b => FakeBackend.VectorFor(b.Text, 8)).ToArray();
+        }
+        private static TaskCompletionSource CompletedGate() { var t = new TaskCompletionSource(); t.SetResult(); return t; }
+    }
+
+    private static async Task<(TokenBudgetBatcher, RecordingBackend)> StartAsync(bool pads, int budget, int maxSize = 64, int waitMs = 50)
+    {
+        var backend = new RecordingBackend(pads);
+        var options = Options.Create(new WorkerOptions { MaxBatchTokens = budget, MaxBatchSize = maxSize, MaxWaitMilliseconds = waitMs });
+        var metrics = new WorkerMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        var batcher = new TokenBudgetBatcher(backend, options, metrics, NullLogger<TokenBudgetBatcher>.Instance);
+        await batcher.StartAsync(CancellationToken.None);
+        return (batcher, backend);
+    }
+
+    private static TokenizedText T(int tokens) => new(tokens.ToString(), [], tokens);
+
+    [Fact]
+    public async Task Padded_budget_counts_longest_times_count()
+    {
+        var (batcher, backend) = await StartAsync(pads: true, budget: 100);
+        backend.Gate = new TaskCompletionSource();
+        var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);  // occupies the only slot
+        await Task.Delay(100);
+        // 10 + 10 + 10 + 40: padded cost with the 40 is 4 x 40 = 160 > 100, so it starts the next batch.
+        var work = batcher.EmbedAsync([T(10), T(10), T(10), T(40), T(20)], CancellationToken.None);
+        backend.Gate.SetResult();
+        await Task.WhenAll(blocker, work);
+
+        Assert.Equal([[1], [10, 10, 10], [40, 20]], backend.Batches);
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Unpadded_budget_counts_real_tokens_and_max_size_caps_a_batch()
+    {
+        var (batcher, backend) = await StartAsync(pads: false, budget: 100, maxSize: 3);
+        backend.Gate = new TaskCompletionSource();
+        var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);
+        await Task.Delay(100);
+        var work = batcher.EmbedAsync([T(30), T(30), T(30), T(5), T(60), T(50)], CancellationToken.None);
+        backend.Gate.SetResult();
+        var vectors = await work;
+        await blocker;
+
+        Assert.Equal([[1], [30, 30, 30], [5, 60], [50]], backend.Batches);
+        Assert.Equal(FakeBackend.VectorFor("60", 8), vectors[4]);  // each caller gets its own vectors back
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task An_input_over_the_budget_runs_alone()
+    {
+        var (batcher, backend) = await StartAsync(pads: true, budget: 50);
+        await batcher.EmbedAsync([T(500)], CancellationToken.None);
+        Assert.Equal([[500]], backend.Batches);
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Texts_whose_caller_went_away_are_never_computed()
+    {
+        var (batcher, backend) = await StartAsync(pads: false, budget: 1000);
+        backend.Gate = new TaskCompletionSource();
+        var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);
+        await Task.Delay(100);
+        using var gone = new CancellationTokenSource();
+        var abandoned = batcher.EmbedAsync([T(7), T(8)], gone.Token);
+        gone.Cancel();
+        var kept = batcher.EmbedAsync([T(9)], CancellationToken.None);
+        backend.Gate.SetResult();
+        await blocker;
+        await kept;
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        Assert.Equal([[1], [9]], backend.Batches);
+        await batcher.StopAsync(CancellationToken.None);
+    }
+}
+
+/// <summary>The SGLang-facing backend against an in-test server that speaks OpenAI's /v1/embeddings.</summary>
+public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
+{
+    private WebApplication _engine = null!;
+    private Func<HttpContext, Task> _handler = _ => Task.CompletedTask;
+    private Uri _baseUrl = null!;
+    public List<JsonElement> Requests { get; } = [];
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        _engine = builder.Build();
+        _engine.MapPost("/v1/embeddings", async ctx =>
+        {
+            Requests.Add(await JsonSerializer.DeserializeAsync<JsonElement>(ctx.Request.Body));
+            await _handler(ctx);
+        });
+        await _engine.StartAsync();
+        _baseUrl = new Uri(_engine.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    public async Task DisposeAsync() => await _engine.DisposeAsync();
+
+    private OpenAICompatibleBackend Backend(string? tokenizer = null) => new(new HttpClient(), new OpenAIBackendOptions
+    {
+        BaseUrl = _baseUrl, Model = "Qwen/Qwen3-Embedding-4B", Dimensions = 4, MaxInputTokens = 64, TokenizerPath = tokenizer,
+    });
+
+    private static Task Answer(HttpContext ctx, params float[][] vectors) => ctx.Response.WriteAsJsonAsync(new
+    {
+        @object = "list",
+        data = vectors.Select((v, i) => new { @object = "embedding", index = i, embedding = v }).Reverse(),  // engines may reorder
+        model = "Qwen/Qwen3-Embedding-4B",
+    });
+
+    [Fact]
+    public async Task Sends_the_texts_and_returns_normalised_vectors_in_input_order()
+    {
+        _handler = ctx => Answer(ctx, [3, 4, 0, 0], [0, 0, 0, 2]);
+        var backend = Backend();
+
+        var vectors = await backend.EmbedAsync([backend.Tokenize("a", false), backend.Tokenize("b", false)], CancellationToken.None);
+
+        Assert.Equal([0.6f, 0.8f, 0, 0], vectors[0]);
+        Assert.Equal([0f, 0, 0, 1], vectors[1]);
+        var sent = Assert.Single(Requests);
+        Assert.Equal("Qwen/Qwen3-Embedding-4B", sent.GetProperty("model").GetString());
+        Assert.Equal(["a", "b"], sent.GetProperty("input").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("float", sent.GetProperty("encoding_format").GetString());
+    }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(503)]
+    [InlineData(400)]
+    public async Task Engine_errors_become_backend_errors(int status)
+    {
+        _handler = ctx => { ctx.Response.StatusCode = status; return ctx.Response.WriteAsync("{\"error\":{\"message\":\"boom\"}}"); };
+        var backend = Backend();
+
+        var error = await Assert.ThrowsAsync<BackendException>(() => backend.EmbedAsync([backend.Tokenize("a", false)], CancellationToken.None));
+        Assert.Contains(status.ToString(), error.Message);
+    }
+
+    [Fact]
+    public async Task Missing_vectors_are_backend_errors()
+    {
+        _handler = ctx => Answer(ctx, [1, 0, 0, 0]);
+        var backend = Backend();
+
+        await Assert.ThrowsAsync<BackendException>(() =>
+            backend.EmbedAsync([backend.Tokenize("a", false), backend.Tokenize("b", false)], CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Unreachable_engine_is_an_error_not_a_hang()
+    {
+        var backend = new OpenAICompatibleBackend(new HttpClient { Timeout = TimeSpan.FromSeconds(5) }, new OpenAIBackendOptions
+        {
+            BaseUrl = new Uri($"http://127.0.0.1:{TestEnvironment.ClosedPort()}"), Model = "m", Dimensions = 4,
+        });
+        await Assert.ThrowsAnyAsync<Exception>(() => backend.EmbedAsync([backend.Tokenize("a", false)], CancellationToken.None));
+    }
+
+    [Fact]
+    public void With_a_tokenizer_counts_are_exact_and_truncation_shortens_the_text()
+    {
+        var backend = Backend(TestEnvironment.TinyModel);
+        var tokenizer = new Qwen3Tokenizer(TestEnvironment.TinyModel);
+        var text = string.Join(' ', Enumerable.Repeat("embedding", 100));
+
+        Assert.Equal(tokenizer.Encode("hello world").Length, backend.Tokenize("hello world", false).TokenCount);
+        var cut = backend.Tokenize(text, truncate: true);
+        Assert.Equal(64, cut.TokenCount);
+        Assert.True(cut.Text.Length < text.Length && text.StartsWith(cut.Text, StringComparison.Ordinal));
+    }
+}
+
+/// <summary>Model download: files are checked against the hub's hashes before use.</summary>
+public sealed class ModelFilesTests : IAsyncLifetime
+{
+    private WebApplication _hub = null!;
+    private Uri _baseUrl = null!;
+    private bool _corrupt;
+
+    public async Task InitializeAsync()
+    {
+        // A tiny stand-in for the Hugging Face hub: the tree listing API and /resolve/ downloads.
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        _hub = builder.Build();
+        var files = new[] { "config.json", "tokenizer.json", "vocab.json", "merges.txt", "model.onnx" };
+        _hub.MapGet("/api/models/acme/tiny/tree/main", () => files.Select(f =>
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(TestEnvironment.TinyModel, f));
+            var blob = System.Security.Cryptography.SHA1.HashData([.. System.Text.Encoding.ASCII.GetBytes($"blob {bytes.Length}\0"), .. bytes]);
+            return f == "model.onnx"
+                ? (object)new { type = "file", path = "onnx/model.onnx", size = 134, oid = "0", lfs = new { oid = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), size = bytes.Length } }
+                : new { type = "file", path = f, size = bytes.Length, oid = Convert.ToHexStringLower(blob) };
+        }).Append(new { type = "file", path = "README.md", size = 5, oid = "x" }));
+        _hub.MapGet("/acme/tiny/resolve/main/{**path}", (string path) =>
+        {
+            var bytes = File.ReadAllBytes(Path.Combine(TestEnvironment.TinyModel, Path.GetFileName(path)));
+            if (_corrupt && path.EndsWith("model.onnx")) bytes[100] ^= 0xFF;
+            return Results.Bytes(bytes);
+        });
+        await _hub.StartAsync();
+        _baseUrl = new Uri(_hub.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    public async Task DisposeAsync() => await _hub.DisposeAsync();
+
+    private OnnxBackendOptions Options(string cache) => new()
+    {
+        HubRepository = "acme/tiny", HubEndpoint = _baseUrl.ToString(), CacheDirectory = cache,
+    };
+
+    [Fact]
+    public async Task Downloads_once_verifies_and_loads()
+    {
+        var cache = Directory.CreateTempSubdirectory("models-").FullName;
+        try
+        {
+            var files = new ModelFiles(new HttpClient(), NullLogger<ModelFiles>.Instance);
+            var directory = await files.ResolveAsync(Options(cache), CancellationToken.None);
+
+            Assert.True(File.Exists(Path.Combine(directory, "onnx", "model.onnx")));
+            Assert.False(File.Exists(Path.Combine(directory, "README.md")));
+            using var backend = new OnnxQwen3Backend(directory, new OnnxBackendOptions());
+            var reference = ReferenceData.Load().Embeddings[0];
+            var vector = (await backend.EmbedAsync([backend.Tokenize(reference.Text, false)], CancellationToken.None))[0];
+            Assert.True(VectorMath.Cosine(vector, reference.Embedding) >= 0.9999);
+
+            await _hub.StopAsync();  // the second resolve must not need the hub
+            Assert.Equal(directory, await files.ResolveAsync(Options(cache), CancellationToken.None));
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_corrupt_download_is_rejected_and_deleted()
+    {
+        _corrupt = true;
+        var cache = Directory.CreateTempSubdirectory("models-").FullName;
+        try
+        {
+            var files = new ModelFiles(new HttpClient(), NullLogger<ModelFiles>.Instance);
+            var error = await Assert.ThrowsAsync<InvalidDataException>(() => files.ResolveAsync(Options(cache), CancellationToken.None));
+
+            Assert.Contains("onnx/model.onnx", error.Message);
+            Assert.Empty(Directory.GetFiles(cache, "model.onnx*", SearchOption.AllDirectories));
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
+    }
+}
