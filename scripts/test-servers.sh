@@ -46,7 +46,7 @@ management.tcp.ip = 127.0.0.1
 management.tcp.port = $MGMT_PORT
 loopback_users = none
 CONF
-  env RABBITMQ_NODENAME="embedding-test@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+  env RABBITMQ_NODENAME="embedding-test-$AMQP_PORT@localhost" ERL_CRASH_DUMP="$STATE/rabbitmq/erl_crash.dump" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
       RABBITMQ_DIST_PORT=$((AMQP_PORT + 20000)) ERL_EPMD_ADDRESS=127.0.0.1 \
       RABBITMQ_MNESIA_BASE="$STATE/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$STATE/rabbitmq/log" \
       RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/rabbitmq/enabled_plugins" \
