@@ -25,7 +25,7 @@ public sealed class WorkerCrashTests
         var requests = texts.Select(t => stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = t })).ToArray();
 
         // The doomed worker holds all 20 messages unacknowledged (in its batcher) when it dies.
-        await WaitUntilAsync(async () => (await QueueAsync(queue)).GetProperty("messages_unacknowledged").GetInt32() == texts.Length, TimeSpan.FromSeconds(30));
+        await WaitUntilAsync(async () => await QueueCountAsync(queue, "messages_unacknowledged") == texts.Length, TimeSpan.FromSeconds(30));
         doomed.Kill(entireProcessTree: true);
         await doomed.WaitForExitAsync();
 
@@ -40,7 +40,7 @@ public sealed class WorkerCrashTests
             Assert.Equal(FakeBackend.VectorFor(texts[i], 64), vector);
         }
         // Nothing left behind: the queue drains (its statistics refresh every few seconds) and nothing faulted.
-        await WaitUntilAsync(async () => (await QueueAsync(queue)).GetProperty("messages").GetInt32() == 0, TimeSpan.FromSeconds(30));
+        await WaitUntilAsync(async () => await QueueCountAsync(queue, "messages") == 0, TimeSpan.FromSeconds(30));
         Assert.Equal(0, await ErrorQueueDepthAsync(queue));
     }
 
@@ -97,13 +97,17 @@ public sealed class WorkerCrashTests
         return client;
     }
 
-    private static async Task<JsonElement> QueueAsync(string queue) =>
-        await Management.GetFromJsonAsync<JsonElement>($"/api/queues/%2F/{queue}");
+    /// <summary>A queue counter from the management API; absent (-1) until its first statistics sample.</summary>
+    private static async Task<int> QueueCountAsync(string queue, string counter)
+    {
+        var json = await Management.GetFromJsonAsync<JsonElement>($"/api/queues/%2F/{queue}");
+        return json.TryGetProperty(counter, out var value) ? value.GetInt32() : -1;
+    }
 
     private static async Task<int> ErrorQueueDepthAsync(string queue)
     {
         var response = await Management.GetAsync($"/api/queues/%2F/{queue}_error");
         if (response.StatusCode == HttpStatusCode.NotFound) return 0;
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("messages").GetInt32();
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).TryGetProperty("messages", out var n) ? n.GetInt32() : 0;
     }
 }
