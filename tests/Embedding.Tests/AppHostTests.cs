@@ -1,11 +1,46 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
 
 namespace Embedding.Tests;
 
 public sealed class AppHostTests
 {
+    /// <summary>
+    /// The real AppHost, as `dotnet run` starts it where no container engine runs: local redis-server and
+    /// rabbitmq-server processes (on ports of this test's own), the worker with the tiny ONNX model, the API.
+    /// </summary>
+    [Fact]
+    public async Task AppHost_starts_the_system_and_it_answers_embeddings()
+    {
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
+            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36479", "--Embedding:LocalRabbitMqPort=35772"]);
+        await using var app = await builder.BuildAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        await app.StartAsync(timeout.Token);
+        await app.ResourceNotifications.WaitForResourceHealthyAsync("api", timeout.Token);
+        await app.ResourceNotifications.WaitForResourceAsync("worker", KnownResourceStates.Running, timeout.Token);
+
+        using var http = app.CreateHttpClient("api");
+        var reference = ReferenceData.Load().Embeddings[0];
+        // The worker is "running" before its bus is connected; the first request may wait on the queue for it.
+        var response = await http.PostAsJsonAsync("/v1/embeddings", new { model = "qwen3-embedding-tiny-test", input = reference.Text }, timeout.Token);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token);
+        var vector = json.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray();
+        Assert.True(VectorMath.Cosine(vector, reference.Embedding) >= 0.9999);
+        var models = await http.GetFromJsonAsync<JsonElement>("/v1/models", timeout.Token);
+        Assert.Equal("qwen3-embedding-tiny-test", models.GetProperty("data")[0].GetProperty("id").GetString());
+    }
+
     /// <summary>aspire-manifest.json must be what the AppHost publishes now: regenerate it when this fails.</summary>
     [Fact]
     public async Task Committed_manifest_matches_what_the_apphost_publishes()

@@ -17,8 +17,20 @@ public sealed class WorkerCrashTests
     public async Task Worker_killed_mid_batch_loses_no_request()
     {
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, redis: null, requestTimeoutSeconds: 90);
-        var queue = EmbeddingQueues.ForModel(stack.Model);
         using var doomed = StartWorkerProcess(stack, delayMilliseconds: 60_000);  // its batches never finish
+        try
+        {
+            await Run(stack, doomed);
+        }
+        finally
+        {
+            if (!doomed.HasExited) doomed.Kill(entireProcessTree: true);  // never leave it behind, even on failure
+        }
+    }
+
+    private static async Task Run(EmbeddingStack stack, Process doomed)
+    {
+        var queue = EmbeddingQueues.ForModel(stack.Model);
         await WaitForLineAsync(doomed, "Application started", TimeSpan.FromSeconds(60));
 
         var texts = Enumerable.Range(0, 20).Select(i => $"survives a crash {i}").ToArray();
