@@ -47,6 +47,8 @@ public sealed class EmbeddingCache
     /// <summary>Fills <paramref name="found"/>[i] for every key found in L1 or L2; L2 hits are copied into L1.</summary>
     public async Task LookupAsync(IReadOnlyList<string> keys, CachedEmbedding?[] found, CancellationToken ct)
     {
+        using var activity = ApiMetrics.ActivitySource.StartActivity("cache lookup");
+        activity?.SetTag("embedding.cache.keys", keys.Count);
         List<int>? missing = null;
         for (var i = 0; i < keys.Count; i++)
         {
@@ -54,6 +56,7 @@ public sealed class EmbeddingCache
             else (missing ??= []).Add(i);
         }
         _metrics.CacheLookups(level: "l1", hits: keys.Count - (missing?.Count ?? 0), misses: missing?.Count ?? 0);
+        activity?.SetTag("embedding.cache.l1.hits", keys.Count - (missing?.Count ?? 0));
         if (missing is null || !TryGetRedis(out var db)) return;
 
         RedisValue[] values;
@@ -76,6 +79,7 @@ public sealed class EmbeddingCache
             hits++;
         }
         _metrics.CacheLookups(level: "l2", hits: hits, misses: missing.Count - hits);
+        activity?.SetTag("embedding.cache.l2.hits", hits);
     }
 
     /// <summary>Stores new vectors in both levels; the Redis writes are fire-and-forget.</summary>

@@ -114,8 +114,10 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private async Task RunAsync(List<Pending> batch)
     {
         var tokens = batch.Sum(p => p.Text.TokenCount);
-        using var activity = WorkerMetrics.ActivitySource.StartActivity("embed batch", ActivityKind.Internal, parentContext: default,
-            links: batch.Where(p => p.Parent != default).Select(p => new ActivityLink(p.Parent)).Take(64));
+        // A batch serves many requests but a span has one parent: the first request's trace shows the batch
+        // (API -> queue -> worker -> backend as one trace); every request it serves is linked.
+        using var activity = WorkerMetrics.ActivitySource.StartActivity("embed batch", ActivityKind.Internal, parentContext: batch[0].Parent,
+            links: batch.Select(p => p.Parent).Where(p => p != default).Distinct().Select(p => new ActivityLink(p)).Take(128));
         activity?.SetTag("embedding.batch.size", batch.Count);
         activity?.SetTag("embedding.batch.tokens", tokens);
         var started = Stopwatch.GetTimestamp();

@@ -1,0 +1,49 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Embedding.Tests.Infrastructure;
+
+namespace Embedding.Tests;
+
+/// <summary>One request is one trace: API -> cache -> queue (MassTransit) -> worker -> batch on the backend.</summary>
+public sealed class TracingTests
+{
+    [Fact]
+    public async Task A_request_trace_reaches_the_backend_batch_through_the_queue()
+    {
+        var spans = new ConcurrentBag<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Embedding.Api" or "Embedding.Worker" or "MassTransit" or "Microsoft.AspNetCore",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Add,
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var stack = new EmbeddingStack(redis: null);
+
+        var response = await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = $"traced {Guid.NewGuid()}" });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var batch = await WaitForAsync(() => spans.FirstOrDefault(s => s.OperationName == "embed batch"));
+        var trace = spans.Where(s => s.TraceId == batch.TraceId).ToList();
+        var server = Assert.Single(trace, s => s.Source.Name == "Microsoft.AspNetCore" && s.Kind == ActivityKind.Server);
+        Assert.Contains(trace, s => s.OperationName == "cache lookup");
+        Assert.Contains(trace, s => s.Source.Name == "MassTransit" && s.Kind == ActivityKind.Producer);
+        // The worker's consume span (tagged by EmbedTextsConsumer) is in the same trace.
+        Assert.Contains(trace, s => s.Source.Name == "MassTransit" && s.Kind == ActivityKind.Consumer && Equals(s.GetTagItem("embedding.model"), stack.Model));
+        Assert.Equal(1, batch.GetTagItem("embedding.batch.size"));
+        Assert.Single(batch.Links);
+        Assert.Null(server.ParentId);  // the whole chain hangs off the HTTP request
+    }
+
+    private static async Task<T> WaitForAsync<T>(Func<T?> find) where T : class
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if (find() is { } found) return found;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("span not seen");
+    }
+}
