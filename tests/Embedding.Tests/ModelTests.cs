@@ -26,6 +26,21 @@ public sealed class ModelTests
         Assert.Equal(expected, tokenizer.Encode(text));
     }
 
+    public static TheoryData<int> SplitCaseIndexes() => new(Enumerable.Range(0, Reference.SplitCases.Count));
+
+    /// <summary>The split itself, over code points: ids alone cannot show it with a vocabulary this small.</summary>
+    [Theory]
+    [MemberData(nameof(SplitCaseIndexes))]
+    public void Pre_tokenizer_splits_like_hugging_face(int index)
+    {
+        var (text, expected) = Reference.SplitCases[index];
+        var nfc = text.Normalize(System.Text.NormalizationForm.FormC);
+
+        var pieces = new Qwen3PreTokenizer(new Dictionary<string, int>()).PreTokenize(nfc).Select(p => nfc.Substring(p.Offset, p.Length));
+
+        Assert.Equal(expected, pieces);
+    }
+
     [Fact]
     public void Tokenizer_truncation_keeps_the_end_of_text_token()
     {

@@ -1,22 +1,17 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace Embedding.Worker.Model;
 
 /// <summary>
 /// Qwen3's byte-level BPE tokenizer, on Microsoft.ML.Tokenizers, matching Hugging Face's tokenizer.json:
-/// NFC normalisation, Qwen2's split regex (single digits, case-insensitive contractions; not GPT-2's),
+/// NFC normalisation, Qwen2's split pattern over code points (<see cref="Qwen3PreTokenizer"/>),
 /// byte-level BPE from vocab.json + merges.txt, special tokens recognised in text, and
 /// &lt;|endoftext|&gt; appended: the embedding model pools the hidden state of that last token.
 /// </summary>
-public sealed partial class Qwen3Tokenizer
+public sealed class Qwen3Tokenizer
 {
-    /// <summary>The pre-tokenisation pattern from Qwen2/Qwen3's tokenizer.json.</summary>
-    public const string SplitPattern =
-        @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
     public const string EndOfText = "<|endoftext|>";
 
     private readonly BpeTokenizer _bpe;
@@ -38,7 +33,7 @@ public sealed partial class Qwen3Tokenizer
         _bpe = BpeTokenizer.Create(new BpeOptions(vocab, merges)
         {
             ByteLevel = true,
-            PreTokenizer = new RegexPreTokenizer(SplitRegex(), specials),
+            PreTokenizer = new Qwen3PreTokenizer(specials),
             Normalizer = new NfcNormalizer(),
             SpecialTokens = specials,
         });
@@ -87,9 +82,6 @@ public sealed partial class Qwen3Tokenizer
         }
         return result;
     }
-
-    [GeneratedRegex(SplitPattern)]
-    private static partial Regex SplitRegex();
 
     /// <summary>Unicode NFC, as the Hugging Face tokenizer's normaliser does.</summary>
     private sealed class NfcNormalizer : Normalizer

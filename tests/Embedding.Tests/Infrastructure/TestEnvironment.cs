@@ -47,6 +47,9 @@ public sealed class ReferenceData
     public static ReferenceData Load() => new(JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TestEnvironment.TinyModel, "reference.json"))));
 
     public IReadOnlyList<(string Text, int[] Ids)> TokenizerCases { get; }
+
+    /// <summary>How Qwen's split pattern alone cuts each (NFC) text, where no special token intervenes.</summary>
+    public IReadOnlyList<(string Text, string[] Pieces)> SplitCases { get; }
     public IReadOnlyList<(string Text, int[] Ids, float[] Embedding)> Embeddings { get; }
     public int HiddenSize { get; }
 
@@ -56,6 +59,10 @@ public sealed class ReferenceData
         HiddenSize = root.GetProperty("hidden_size").GetInt32();
         TokenizerCases = root.GetProperty("tokenizer_cases").EnumerateArray()
             .Select(c => (c.GetProperty("text").GetString()!, c.GetProperty("ids").EnumerateArray().Select(i => i.GetInt32()).ToArray()))
+            .ToList();
+        SplitCases = root.GetProperty("tokenizer_cases").EnumerateArray()
+            .Where(c => c.TryGetProperty("pieces", out var p) && p.ValueKind == JsonValueKind.Array)
+            .Select(c => (c.GetProperty("text").GetString()!, c.GetProperty("pieces").EnumerateArray().Select(p => p.GetString()!).ToArray()))
             .ToList();
         Embeddings = root.GetProperty("embeddings").EnumerateArray()
             .Select(c => (c.GetProperty("text").GetString()!,
