@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
@@ -195,6 +196,30 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
             BaseUrl = new Uri($"http://127.0.0.1:{TestEnvironment.ClosedPort()}"), Model = "m", Dimensions = 4,
         });
         await Assert.ThrowsAnyAsync<Exception>(() => backend.EmbedAsync([backend.Tokenize("a", false)], CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Through_the_whole_service_an_engine_hiccup_is_retried_and_the_client_never_sees_it()
+    {
+        var calls = 0;
+        _handler = ctx =>
+        {
+            if (Interlocked.Increment(ref calls) == 1) { ctx.Response.StatusCode = 503; return Task.CompletedTask; }
+            var inputs = Requests[^1].GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            return Answer(ctx, inputs.Select(t => FakeBackend.VectorFor(t, 64)).ToArray());
+        };
+        await using var stack = new EmbeddingStack(backend: "OpenAI", redis: null, worker: new()
+        {
+            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "Qwen/Qwen3-Embedding-4B",
+            ["Worker:OpenAI:Dimensions"] = "64", ["Worker:OpenAI:TimeoutSeconds"] = "10",
+        });
+
+        var response = await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = new[] { "gpu one", "gpu two" } });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(FakeBackend.VectorFor("gpu two", 64), json.GetProperty("data")[1].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()));
+        Assert.Equal(2, calls);
     }
 
     [Fact]

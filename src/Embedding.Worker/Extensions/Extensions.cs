@@ -11,21 +11,32 @@ public static class Extensions
 {
     public static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
+        var options = builder.Configuration.GetSection(WorkerOptions.SectionName).Get<WorkerOptions>() ?? new WorkerOptions();
         builder.Services.AddOptions<WorkerOptions>()
             .Bind(builder.Configuration.GetSection(WorkerOptions.SectionName))
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>();
 
         builder.Services.AddSingleton<WorkerMetrics>();
-#pragma warning disable EXTEXP0001 // experimental API: multi-GB downloads must not get the default per-attempt timeout
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is experimental; both clients need their own policies
+        // Multi-GB downloads must not get the default per-attempt timeout.
         builder.Services.AddHttpClient<ModelFiles>(c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+        // The engine's client: resilience sized from the configured timeout (the defaults would cut a long GPU
+        // batch at 30 s). Embedding requests are idempotent, so retrying a POST is safe.
+        var engineTimeout = TimeSpan.FromSeconds(options.OpenAI.TimeoutSeconds);
+        builder.Services.AddHttpClient(nameof(OpenAICompatibleBackend), c => c.Timeout = Timeout.InfiniteTimeSpan)
+            .RemoveAllResilienceHandlers()
+            .AddStandardResilienceHandler(r =>
+            {
+                r.AttemptTimeout.Timeout = engineTimeout;
+                r.TotalRequestTimeout.Timeout = engineTimeout * 3 + TimeSpan.FromSeconds(5);
+                r.CircuitBreaker.SamplingDuration = engineTimeout * 2;
+            });
 #pragma warning restore EXTEXP0001
-        builder.Services.AddHttpClient(nameof(OpenAICompatibleBackend));
         builder.Services.AddSingleton<IEmbeddingBackend>(CreateBackend);
         builder.Services.AddSingleton<TokenBudgetBatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenBudgetBatcher>());
 
-        var options = builder.Configuration.GetSection(WorkerOptions.SectionName).Get<WorkerOptions>() ?? new WorkerOptions();
         builder.AddEmbeddingMessaging(
             x => x.AddConsumer<EmbedTextsConsumer>(),
             (context, cfg) => cfg.ReceiveEndpoint(EmbeddingQueues.ForModel(options.Model), e =>
@@ -51,10 +62,12 @@ public static class Extensions
                 var directory = sp.GetRequiredService<ModelFiles>().ResolveAsync(options.Onnx, CancellationToken.None).GetAwaiter().GetResult();
                 var onnx = new OnnxQwen3Backend(directory, options.Onnx);
                 logger.LogInformation("ONNX backend ready: {Directory}, {Dimensions} dims, context {Context} tokens", directory, onnx.Dimensions, onnx.MaxInputTokens);
+                if (File.Exists(Path.Combine(directory, "reference.json")))
+                    logger.LogWarning("Serving the TEST model in {Directory}: random weights, vectors without meaning. " +
+                                      "Configure a real Qwen3-Embedding ONNX export for real embeddings (see README).", directory);
                 return onnx;
             case BackendKind.OpenAI:
                 var http = sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(OpenAICompatibleBackend));
-                http.Timeout = TimeSpan.FromSeconds(options.OpenAI.TimeoutSeconds);
                 logger.LogInformation("OpenAI-compatible backend: {BaseUrl}, model {Model}", options.OpenAI.BaseUrl, options.OpenAI.Model);
                 return new OpenAICompatibleBackend(http, options.OpenAI);
             default:
