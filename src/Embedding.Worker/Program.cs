@@ -8,8 +8,11 @@ builder.AddApplicationServices();
 var app = builder.Build();
 app.MapDefaultEndpoints();
 
-// Load (or download) the model before the bus starts: a worker takes messages only once it can answer them.
-app.Services.GetRequiredService<IEmbeddingBackend>();
+// Load (or download) the model, or wait for the engine to report healthy, before the bus starts:
+// a worker takes messages only once it can answer them. Until then they wait on the queue.
+var backend = app.Services.GetRequiredService<IEmbeddingBackend>();
+app.Logger.LogInformation("Waiting for the embedding engine to be ready");
+await backend.WaitUntilReadyAsync(app.Lifetime.ApplicationStopping);
 
 app.Run();
 

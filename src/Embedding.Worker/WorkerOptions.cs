@@ -10,6 +10,8 @@ public enum BackendKind
     OpenAI,
     /// <summary>A FAKE backend that returns hash-derived vectors instantly. For measuring our own overhead only.</summary>
     Fake,
+    /// <summary>A SIMULATED GPU engine following the measured latency model. For measuring batching only.</summary>
+    SimulatedGpu,
 }
 
 /// <summary>Every knob of a worker, bound from the "Worker" configuration section and validated at start.</summary>
@@ -39,6 +41,7 @@ public sealed class WorkerOptions
     public OnnxBackendOptions Onnx { get; set; } = new();
     public OpenAIBackendOptions OpenAI { get; set; } = new();
     public FakeBackendOptions Fake { get; set; } = new();
+    public SimulatedGpuOptions SimulatedGpu { get; set; } = new();
 }
 
 public sealed class OnnxBackendOptions
@@ -90,4 +93,23 @@ public sealed class FakeBackendOptions
 
     /// <summary>Simulated time per batch, e.g. to hold a batch in flight in tests.</summary>
     [Range(0, 600_000)] public int DelayMilliseconds { get; set; }
+}
+
+/// <summary>The latency model of one GPU engine; defaults: Qwen3-Embedding-4B on an H100 (shared/anchors).</summary>
+public sealed class SimulatedGpuOptions
+{
+    /// <summary>Shortest forward pass (CUDA-graph floor: 8.6 ms for the 4B).</summary>
+    [Range(0.01, 10_000)] public double FloorMilliseconds { get; set; } = 8.6;
+
+    /// <summary>Saturated throughput (about 48k tokens/s for the 4B).</summary>
+    [Range(1, 100_000_000)] public double PeakTokensPerSecond { get; set; } = 48_000;
+
+    /// <summary>Extra time for attention at 8k-token sequences (0.15 = 15%).</summary>
+    [Range(0, 10)] public double SlowdownAt8kTokens { get; set; } = 0.15;
+
+    /// <summary>False for engines that pack sequences (SGLang); true for padded batches.</summary>
+    public bool PadsBatches { get; set; }
+
+    [Range(1, 100_000)] public int Dimensions { get; set; } = 2560;
+    [Range(1, 1_000_000)] public int MaxInputTokens { get; set; } = 32768;
 }

@@ -119,6 +119,7 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
     private WebApplication _engine = null!;
     private Func<HttpContext, Task> _handler = _ => Task.CompletedTask;
     private Uri _baseUrl = null!;
+    private volatile bool _healthy = true;
     public List<JsonElement> Requests { get; } = [];
 
     public async Task InitializeAsync()
@@ -126,6 +127,7 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         _engine = builder.Build();
+        _engine.MapGet("/health", () => _healthy ? Results.Ok() : Results.StatusCode(503));
         _engine.MapPost("/v1/embeddings", async ctx =>
         {
             Requests.Add(await JsonSerializer.DeserializeAsync<JsonElement>(ctx.Request.Body));
@@ -220,6 +222,31 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
         var json = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(FakeBackend.VectorFor("gpu two", 64), json.GetProperty("data")[1].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()));
         Assert.Equal(2, calls);
+    }
+
+    [Fact]
+    public async Task Worker_takes_no_message_until_its_engine_is_healthy()
+    {
+        _healthy = false;  // e.g. SGLang still loading the model
+        _handler = ctx => Answer(ctx, Requests[^1].GetProperty("input").EnumerateArray().Select(e => FakeBackend.VectorFor(e.GetString()!, 64)).ToArray());
+        await using var stack = new EmbeddingStack(backend: "OpenAI", redis: null, workers: 0, worker: new()
+        {
+            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "m", ["Worker:OpenAI:Dimensions"] = "64",
+        });
+
+        var starting = Task.Run(stack.StartWorker);  // start-up waits on the engine's /health
+        var request = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "waits for the engine" });
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.False(starting.IsCompleted);
+        Assert.False(request.IsCompleted);  // waiting on the queue, not failed
+        Assert.Empty(Requests);
+
+        _healthy = true;
+        await starting.WaitAsync(TimeSpan.FromSeconds(30));
+        var response = await request.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Single(Requests);
     }
 
     [Fact]

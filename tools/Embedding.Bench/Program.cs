@@ -5,6 +5,7 @@ using Embedding.Worker.Backends;
 // bare <url> <response-file>: an ASP.NET Core endpoint that answers POST /v1/embeddings with fixed bytes,
 //                              the ceiling for any endpoint on this machine.
 // stub <seconds> <dimensions>: calls the FAKE backend directly, one text per call, and prints calls/s.
+// batching <output.md>:         the worker's batcher against the SIMULATED GPU under open-loop load.
 switch (args.FirstOrDefault())
 {
     case "bare":
@@ -36,8 +37,43 @@ switch (args.FirstOrDefault())
         Console.WriteLine($"{calls / clock.Elapsed.TotalSeconds:F0}");
         break;
 
+    case "batching":
+        var gpu = new SimulatedGpuOptions();
+        WorkerOptions Tuned(int budget = 8192, int wait = 5, int inFlight = 2) =>
+            new() { MaxBatchTokens = budget, MaxWaitMilliseconds = wait, MaxConcurrentBatches = inFlight, MaxBatchSize = 1024 };
+        var runSeconds = double.Parse(Environment.GetEnvironmentVariable("SECONDS_PER_RUN") ?? "6");
+        BatchingBench.Scenario Fixed(string name, double rate, int length) => new(name, rate, _ => length, runSeconds);
+        var mixed = new BatchingBench.Scenario("mixed 16-1024 tokens, at capacity", 200, r => (int)Math.Exp(r.NextDouble() * Math.Log(1024 / 16.0)) * 16, runSeconds);
+        var runs = new List<(BatchingBench.Scenario, WorkerOptions)>
+        {
+            (Fixed("16 tokens, low load", 10, 16), Tuned()),
+            (Fixed("128 tokens, low load", 10, 128), Tuned()),
+            (Fixed("16 tokens, low load, no wait", 10, 16), Tuned(wait: 0)),
+            (Fixed("128 tokens, half load", 190, 128), Tuned()),
+            (Fixed("16 tokens, saturated", 4000, 16), Tuned()),
+            (Fixed("128 tokens, saturated", 600, 128), Tuned()),
+            (Fixed("512 tokens, saturated", 150, 512), Tuned()),
+            (mixed, Tuned()),
+            (Fixed("128 tokens, saturated", 600, 128), Tuned(inFlight: 1)),
+            (Fixed("128 tokens, saturated", 600, 128), Tuned(budget: 2048)),
+            (Fixed("128 tokens, saturated", 600, 128), Tuned(budget: 32768)),
+            (Fixed("16 tokens, saturated", 4000, 16), Tuned(budget: 2048)),
+            (Fixed("16 tokens, saturated", 4000, 16), Tuned(budget: 4096)),
+            (Fixed("128 tokens, saturated", 600, 128), Tuned(budget: 4096)),
+            (mixed, Tuned(budget: 4096)),
+        };
+        var results = new List<BatchingBench.Result>();
+        foreach (var (scenario, options) in runs)
+        {
+            var result = await BatchingBench.RunAsync(scenario, options, gpu);
+            Console.Error.WriteLine($"{scenario.Name}: {result.PeakShare:P0} of peak, p50 {result.P50Ms:F1} ms");
+            results.Add(result);
+        }
+        await File.WriteAllTextAsync(args[1], BatchingBench.Table(results));
+        break;
+
     default:
-        Console.Error.WriteLine("usage: Embedding.Bench bare <url> <response-file> | stub <seconds> <dimensions>");
+        Console.Error.WriteLine("usage: Embedding.Bench bare <url> <response-file> | stub <seconds> <dimensions> | batching <output.md>");
         return 2;
 }
 return 0;

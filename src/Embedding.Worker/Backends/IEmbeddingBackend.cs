@@ -26,6 +26,9 @@ public interface IEmbeddingBackend
 
     /// <summary>One L2-normalised vector of <see cref="Dimensions"/> values per input, in order.</summary>
     Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken);
+
+    /// <summary>Completes once the engine can answer; the worker takes no message before. In-process backends are ready once built.</summary>
+    Task WaitUntilReadyAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>The engine failed or answered something unusable; the message is retried, then faulted.</summary>

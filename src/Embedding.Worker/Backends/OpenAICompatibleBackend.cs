@@ -70,6 +70,22 @@ public sealed class OpenAICompatibleBackend : IEmbeddingBackend
         return result;
     }
 
+    /// <summary>Polls the engine's /health (SGLang answers 200 once the model is loaded) until it is healthy.</summary>
+    public async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                using var response = await _http.GetAsync("health", cancellationToken);
+                if (response.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }  // not listening yet
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested) { }  // slow while loading
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        }
+    }
+
     private static string Shorten(string s) => s.Length <= 300 ? s : s[..300] + "…";
 
     private sealed record EngineRequest(

@@ -70,6 +70,9 @@ public static class Extensions
                 var http = sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(OpenAICompatibleBackend));
                 logger.LogInformation("OpenAI-compatible backend: {BaseUrl}, model {Model}", options.OpenAI.BaseUrl, options.OpenAI.Model);
                 return new OpenAICompatibleBackend(http, options.OpenAI);
+            case BackendKind.SimulatedGpu:
+                logger.LogWarning("SIMULATED GPU backend: timing from a latency model, vectors are hashes. For benchmarks only.");
+                return new SimulatedGpuBackend(options.SimulatedGpu);
             default:
                 logger.LogWarning("FAKE backend: vectors are hashes of the text, not embeddings. Use it only to measure overhead.");
                 return new FakeBackend(options.Fake);
@@ -86,7 +89,7 @@ public sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
     public ValidateOptionsResult Validate(string? name, WorkerOptions o)
     {
         var failures = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-        foreach (var section in new object[] { o, o.Onnx, o.OpenAI, o.Fake })
+        foreach (var section in new object[] { o, o.Onnx, o.OpenAI, o.Fake, o.SimulatedGpu })
             System.ComponentModel.DataAnnotations.Validator.TryValidateObject(section, new(section), failures, validateAllProperties: true);
         var messages = failures.Select(f => $"Worker: {f.ErrorMessage}").ToList();
         if (o.Backend == BackendKind.Onnx && string.IsNullOrWhiteSpace(o.Onnx.ModelPath) && string.IsNullOrWhiteSpace(o.Onnx.HubRepository))
