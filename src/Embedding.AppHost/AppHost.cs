@@ -2,7 +2,8 @@ using Embedding.AppHost;
 using Microsoft.Extensions.Configuration;
 
 // The architecture, top to bottom:
-//   client -> api (OpenAI /v1/embeddings, port 5080) -> cache (Redis) -> messaging (RabbitMQ) -> worker -> model
+//   client -> api (OpenAI /v1/embeddings, port 5080) -> cache (Redis) -> messaging (RabbitMQ)
+//          -> one worker per model tier, each on its own queue -> its model (in-process ONNX, or an SGLang GPU engine)
 var builder = DistributedApplication.CreateBuilder(args);
 var embedding = builder.Configuration.GetSection("Embedding").Get<EmbeddingSettings>() ?? new EmbeddingSettings();
 
@@ -13,16 +14,31 @@ var (cache, messaging) = useContainers
     ? (builder.AddRedis("cache").AsConnectionString(), builder.AddRabbitMQ("messaging").WithManagementPlugin().AsConnectionString())
     : (builder.AddLocalRedis("cache", embedding.LocalRedisPort), builder.AddLocalRabbitMQ("messaging", embedding.LocalRabbitMqPort));
 
-// Workers: one per model tier, each consuming only its tier's queue.
-var worker = builder.AddProject<Projects.Embedding_Worker>("worker")
-    .WithReference(messaging).WaitFor(messaging)
-    .WithWorkerModel(embedding);
-
-// The API: cache in front, queue behind.
-builder.AddProject<Projects.Embedding_Api>("api")
+// The API: cache in front, queues behind, every served tier listed.
+var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
-    .WithApiModels(embedding)
     .WithExternalHttpEndpoints();
+
+// Workers: one per model tier, each consuming only its tier's queue. GPU tiers run next to an SGLang engine
+// and exist only where a GPU is switched on (Embedding:Gpu:Enabled); the CPU tier always runs.
+var tiers = embedding.ServedTiers().ToList();
+for (var i = 0; i < tiers.Count; i++)
+{
+    var tier = tiers[i];
+    var worker = builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}")
+        .WithReference(messaging).WaitFor(messaging)
+        .WithTier(tier);
+    if (tier.RunsOnGpu)
+    {
+        var engine = builder.AddSglangEngine($"sglang-{tier.ResourceName}", tier, embedding.Gpu);
+        worker.WithEngine(engine, tier).WaitFor(engine);
+    }
+    else
+    {
+        worker.WithOnnxModel(tier);
+    }
+    api.WithModel(i, tier);
+}
 
 builder.Build().Run();

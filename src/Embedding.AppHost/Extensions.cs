@@ -5,25 +5,64 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Embedding.AppHost;
 
-/// <summary>The "Embedding" section of the AppHost's configuration: which model the system serves and how.</summary>
+/// <summary>The "Embedding" section of the AppHost's configuration: the model tiers and where they run.</summary>
 public sealed class EmbeddingSettings
 {
     /// <summary>null = use containers when an engine answers; true/false to force.</summary>
     public bool? UseContainers { get; set; }
 
-    /// <summary>Model (tier) name clients send. The default tier runs the tiny TEST model (random weights).</summary>
-    public string Model { get; set; } = "qwen3-embedding-tiny-test";
-    public List<string> Aliases { get; set; } = [];
-    public int Dimensions { get; set; } = 128;
-
-    /// <summary>Local directory of the ONNX model, relative to the AppHost project or absolute.</summary>
-    public string? OnnxModelPath { get; set; } = "../../models/qwen3-tiny";
-
-    /// <summary>Download the model from this hub repository instead (e.g. an ONNX export of Qwen3-Embedding-0.6B).</summary>
-    public string? HubRepository { get; set; }
-
     public int LocalRedisPort { get; set; } = 36379;
     public int LocalRabbitMqPort { get; set; } = 35672;
+
+    public GpuSettings Gpu { get; set; } = new();
+
+    /// <summary>Model tiers: name clients send, backend, vector size. See appsettings.json for the defaults.</summary>
+    public List<TierSettings> Tiers { get; set; } = [];
+
+    /// <summary>The tiers this run serves: CPU tiers always, GPU tiers only where a GPU is switched on.</summary>
+    public IEnumerable<TierSettings> ServedTiers() => Tiers.Where(t => !t.RunsOnGpu || Gpu.Enabled);
+}
+
+public sealed class TierSettings
+{
+    public string Name { get; set; } = "";
+    public List<string> Aliases { get; set; } = [];
+
+    /// <summary>"Onnx" (in-process on CPU) or "SGLang" (an engine container on a GPU).</summary>
+    public string Backend { get; set; } = "Onnx";
+    public int Dimensions { get; set; }
+    public bool Matryoshka { get; set; } = true;
+
+    /// <summary>ONNX tiers: a local model directory (relative to the AppHost project) or a hub repository to download.</summary>
+    public string? OnnxModelPath { get; set; }
+    public string? HubRepository { get; set; }
+
+    /// <summary>SGLang tiers: the Hugging Face model the engine serves.</summary>
+    public string? EngineModel { get; set; }
+    public int MaxInputTokens { get; set; } = 32768;
+
+    /// <summary>Batching, tuned per tier (bench/results/batching-*.md).</summary>
+    public int? MaxBatchTokens { get; set; }
+    public int? MaxWaitMilliseconds { get; set; }
+
+    public bool RunsOnGpu => string.Equals(Backend, "SGLang", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The name in resource form (letters, digits, hyphens): "qwen3-embedding-0.6b" -> "qwen3-embedding-0-6b".</summary>
+    public string ResourceName => System.Text.RegularExpressions.Regex.Replace(Name.ToLowerInvariant(), "[^a-z0-9]+", "-").Trim('-');
+}
+
+/// <summary>The SGLang engine container for GPU tiers.</summary>
+public sealed class GpuSettings
+{
+    public bool Enabled { get; set; }
+    public string Image { get; set; } = "lmsysorg/sglang";
+    public string Tag { get; set; } = "v0.5.5-cu129";
+    public string MemFractionStatic { get; set; } = "0.80";
+    public string MaxRunningRequests { get; set; } = "128";
+    public string ChunkedPrefillSize { get; set; } = "4096";
+
+    /// <summary>bf16 where the GPU has it; Qwen3-Embedding returns NaN in fp16 (T4s have no bf16: use float32 there).</summary>
+    public string Dtype { get; set; } = "bfloat16";
 }
 
 /// <summary>A server the AppHost runs as a local process, with the connection string its clients get.</summary>
@@ -73,26 +112,67 @@ public static class AppHostExtensions
             .AsConnectionString();
     }
 
-    public static IResourceBuilder<ProjectResource> WithWorkerModel(this IResourceBuilder<ProjectResource> worker, EmbeddingSettings embedding)
+    /// <summary>The tier a worker serves, and its batching.</summary>
+    public static IResourceBuilder<ProjectResource> WithTier(this IResourceBuilder<ProjectResource> worker, TierSettings tier)
     {
-        worker.WithEnvironment("Worker__Model", embedding.Model).WithEnvironment("Worker__Backend", "Onnx");
-        if (!string.IsNullOrWhiteSpace(embedding.HubRepository))
-            return worker.WithEnvironment("Worker__Onnx__HubRepository", embedding.HubRepository);
+        worker.WithEnvironment("Worker__Model", tier.Name);
+        if (tier.MaxBatchTokens is { } tokens) worker.WithEnvironment("Worker__MaxBatchTokens", tokens.ToString());
+        if (tier.MaxWaitMilliseconds is { } wait) worker.WithEnvironment("Worker__MaxWaitMilliseconds", wait.ToString());
+        return worker;
+    }
+
+    public static IResourceBuilder<ProjectResource> WithOnnxModel(this IResourceBuilder<ProjectResource> worker, TierSettings tier)
+    {
+        worker.WithEnvironment("Worker__Backend", "Onnx");
+        if (!string.IsNullOrWhiteSpace(tier.HubRepository))
+            return worker.WithEnvironment("Worker__Onnx__HubRepository", tier.HubRepository);
         var builder = worker.ApplicationBuilder;
         if (builder.ExecutionContext.IsPublishMode)
         {
             // Deployed, the model is a mounted volume, not a path on this machine.
-            var mounted = builder.AddParameter("worker-model-path", "/models/qwen3-embedding", publishValueAsDefault: true);
+            var mounted = builder.AddParameter($"{worker.Resource.Name}-model-path", "/models/qwen3-embedding", publishValueAsDefault: true);
             return worker.WithEnvironment("Worker__Onnx__ModelPath", mounted);
         }
-        return worker.WithEnvironment("Worker__Onnx__ModelPath", Path.GetFullPath(embedding.OnnxModelPath ?? "", builder.AppHostDirectory));
+        return worker.WithEnvironment("Worker__Onnx__ModelPath", Path.GetFullPath(tier.OnnxModelPath ?? "", builder.AppHostDirectory));
     }
 
-    public static IResourceBuilder<ProjectResource> WithApiModels(this IResourceBuilder<ProjectResource> api, EmbeddingSettings embedding)
+    /// <summary>
+    /// SGLang serving one Qwen3-Embedding model on a GPU: OpenAI-compatible /v1/embeddings and /health on port 30000,
+    /// the Hugging Face cache on a volume (weights survive restarts), memory and batching flags as parameters.
+    /// </summary>
+    public static IResourceBuilder<ContainerResource> AddSglangEngine(this IDistributedApplicationBuilder builder, string name, TierSettings tier, GpuSettings gpu)
     {
-        api.WithEnvironment("Api__Models__0__Name", embedding.Model)
-           .WithEnvironment("Api__Models__0__Dimensions", embedding.Dimensions.ToString());
-        for (var i = 0; i < embedding.Aliases.Count; i++) api.WithEnvironment($"Api__Models__0__Aliases__{i}", embedding.Aliases[i]);
+        var memFraction = builder.AddParameter($"{name}-mem-fraction", gpu.MemFractionStatic, publishValueAsDefault: true);
+        var maxRunning = builder.AddParameter($"{name}-max-running-requests", gpu.MaxRunningRequests, publishValueAsDefault: true);
+        var chunkedPrefill = builder.AddParameter($"{name}-chunked-prefill-size", gpu.ChunkedPrefillSize, publishValueAsDefault: true);
+        return builder.AddContainer(name, gpu.Image, gpu.Tag)
+            .WithEntrypoint("python3")
+            .WithArgs("-m", "sglang.launch_server", "--model-path", tier.EngineModel!, "--is-embedding",
+                      "--host", "0.0.0.0", "--port", "30000", "--dtype", gpu.Dtype,
+                      "--mem-fraction-static", memFraction, "--max-running-requests", maxRunning,
+                      "--chunked-prefill-size", chunkedPrefill)
+            .WithContainerRuntimeArgs("--gpus=all", "--ipc=host")
+            .WithVolume("huggingface-cache", "/root/.cache/huggingface")
+            .WithHttpEndpoint(targetPort: 30000, name: "http")
+            .WithHttpHealthCheck("/health");
+    }
+
+    /// <summary>A GPU tier's worker talks to its engine; it takes messages only once the engine is healthy.</summary>
+    public static IResourceBuilder<ProjectResource> WithEngine(this IResourceBuilder<ProjectResource> worker, IResourceBuilder<ContainerResource> engine, TierSettings tier) =>
+        worker.WithEnvironment("Worker__Backend", "OpenAI")
+            .WithEnvironment("Worker__OpenAI__BaseUrl", engine.GetEndpoint("http"))
+            .WithEnvironment("Worker__OpenAI__Model", tier.EngineModel!)
+            .WithEnvironment("Worker__OpenAI__Dimensions", tier.Dimensions.ToString())
+            .WithEnvironment("Worker__OpenAI__MaxInputTokens", tier.MaxInputTokens.ToString())
+            .WithEnvironment("Worker__MaxConcurrentBatches", "2");  // one batch on the GPU, the next one ready
+
+    /// <summary>Lists a tier among the API's models.</summary>
+    public static IResourceBuilder<ProjectResource> WithModel(this IResourceBuilder<ProjectResource> api, int index, TierSettings tier)
+    {
+        api.WithEnvironment($"Api__Models__{index}__Name", tier.Name)
+           .WithEnvironment($"Api__Models__{index}__Dimensions", tier.Dimensions.ToString())
+           .WithEnvironment($"Api__Models__{index}__Matryoshka", tier.Matryoshka.ToString());
+        for (var a = 0; a < tier.Aliases.Count; a++) api.WithEnvironment($"Api__Models__{index}__Aliases__{a}", tier.Aliases[a]);
         return api;
     }
 

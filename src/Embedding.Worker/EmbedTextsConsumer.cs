@@ -10,7 +10,8 @@ namespace Embedding.Worker;
 /// <summary>
 /// Answers one <see cref="EmbedTexts"/> message. Its texts join the shared batcher; the response is
 /// sent before Consume returns, and MassTransit acknowledges the message only after that, so a worker
-/// that dies mid-batch leaves the message on the queue for another worker.
+/// that dies mid-batch leaves the message on the queue for another worker, and a worker told to stop
+/// finishes what it holds first.
 /// </summary>
 public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBatcher batcher, IOptions<WorkerOptions> options)
     : IConsumer<EmbedTexts>
@@ -40,7 +41,10 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
             }
         }
 
-        var vectors = await batcher.EmbedAsync(tokenized, context.CancellationToken);
+        // Not context.CancellationToken: MassTransit cancels it when the bus stops, and a stopping worker
+        // (scale-in, SIGTERM) must finish and answer what it holds. Requests nobody waits for any more
+        // expire on the queue (time-to-live) before reaching a worker.
+        var vectors = await batcher.EmbedAsync(tokenized, CancellationToken.None);
         await context.RespondAsync(new TextsEmbedded(
             backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray()));
     }

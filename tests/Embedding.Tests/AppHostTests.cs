@@ -26,7 +26,7 @@ public sealed class AppHostTests
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         await app.StartAsync(timeout.Token);
         await app.ResourceNotifications.WaitForResourceHealthyAsync("api", timeout.Token);
-        await app.ResourceNotifications.WaitForResourceAsync("worker", KnownResourceStates.Running, timeout.Token);
+        await app.ResourceNotifications.WaitForResourceAsync("worker-qwen3-embedding-tiny-test", KnownResourceStates.Running, timeout.Token);
 
         using var http = app.CreateHttpClient("api");
         var reference = ReferenceData.Load().Embeddings[0];
@@ -45,6 +45,44 @@ public sealed class AppHostTests
     [Fact]
     public async Task Committed_manifest_matches_what_the_apphost_publishes()
     {
+        var expected = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(TestEnvironment.RepoRoot, "aspire-manifest.json")));
+        var actual = await PublishManifestAsync();
+
+        Assert.True(JsonNode.DeepEquals(expected, actual),
+            "aspire-manifest.json is stale. Regenerate it: dotnet run --project src/Embedding.AppHost -- --publisher manifest --output-path ../../aspire-manifest.json");
+    }
+
+    /// <summary>With a GPU switched on, each GPU tier is an SGLang engine plus a worker that talks to it.</summary>
+    [Fact]
+    public async Task Gpu_tiers_publish_an_sglang_engine_and_a_worker_each()
+    {
+        var resources = (await PublishManifestAsync("--Embedding:Gpu:Enabled=true"))!["resources"]!;
+
+        foreach (var (tier, model, dims) in new[] { ("0-6b", "Qwen/Qwen3-Embedding-0.6B", 1024), ("4b", "Qwen/Qwen3-Embedding-4B", 2560), ("8b", "Qwen/Qwen3-Embedding-8B", 4096) })
+        {
+            var engine = resources[$"sglang-qwen3-embedding-{tier}"]!;
+            Assert.StartsWith("lmsysorg/sglang:", engine["image"]!.GetValue<string>());
+            var args = engine["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+            Assert.Equal(model, args[args.IndexOf("--model-path") + 1]);
+            Assert.Contains("--is-embedding", args);
+            Assert.Equal("bfloat16", args[args.IndexOf("--dtype") + 1]);
+            Assert.Equal($"{{sglang-qwen3-embedding-{tier}-mem-fraction.value}}", args[args.IndexOf("--mem-fraction-static") + 1]);
+            Assert.Equal(30000, engine["bindings"]!["http"]!["targetPort"]!.GetValue<int>());
+
+            var env = resources[$"worker-qwen3-embedding-{tier}"]!["env"]!;
+            Assert.Equal("OpenAI", env["Worker__Backend"]!.GetValue<string>());
+            Assert.Equal($"{{sglang-qwen3-embedding-{tier}.bindings.http.url}}", env["Worker__OpenAI__BaseUrl"]!.GetValue<string>());
+            Assert.Equal(model, env["Worker__OpenAI__Model"]!.GetValue<string>());
+            Assert.Equal(dims.ToString(), env["Worker__OpenAI__Dimensions"]!.GetValue<string>());
+        }
+        var api = resources["api"]!["env"]!;
+        var served = Enumerable.Range(0, 4).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();
+        Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b"], served);
+        Assert.Equal("Qwen/Qwen3-Embedding-4B", api["Api__Models__2__Aliases__0"]!.GetValue<string>());
+    }
+
+    private static async Task<JsonNode?> PublishManifestAsync(params string[] settings)
+    {
         var root = TestEnvironment.RepoRoot;
         // Written next to the committed one: project paths in a manifest are relative to its folder.
         var fresh = Path.Combine(root, $".manifest-check-{Guid.NewGuid():N}.json");
@@ -52,18 +90,14 @@ public sealed class AppHostTests
         {
             var start = new ProcessStartInfo("dotnet",
                 ["run", "--project", "src/Embedding.AppHost", "--no-build", "-c", TestEnvironment.Configuration, "--no-launch-profile",
-                 "--", "--publisher", "manifest", "--output-path", fresh])
+                 "--", "--publisher", "manifest", "--output-path", fresh, .. settings])
             { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
             using var process = Process.Start(start)!;
             var output = process.StandardOutput.ReadToEndAsync();
             var errors = process.StandardError.ReadToEndAsync();
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
             Assert.True(process.ExitCode == 0, $"publish failed: {await output}{await errors}");
-
-            var expected = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(root, "aspire-manifest.json")));
-            var actual = JsonNode.Parse(await File.ReadAllTextAsync(fresh));
-            Assert.True(JsonNode.DeepEquals(expected, actual),
-                "aspire-manifest.json is stale. Regenerate it: dotnet run --project src/Embedding.AppHost -- --publisher manifest --output-path ../../aspire-manifest.json");
+            return JsonNode.Parse(await File.ReadAllTextAsync(fresh));
         }
         finally
         {

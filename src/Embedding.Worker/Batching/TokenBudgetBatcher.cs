@@ -21,6 +21,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private readonly ILogger<TokenBudgetBatcher> _logger;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new() { SingleReader = true });
     private readonly SemaphoreSlim _slots;
+    private long _pending;  // texts accepted and not yet answered
 
     public TokenBudgetBatcher(IEmbeddingBackend backend, IOptions<WorkerOptions> options, WorkerMetrics metrics, ILogger<TokenBudgetBatcher> logger)
     {
@@ -38,12 +39,35 @@ public sealed class TokenBudgetBatcher : BackgroundService
         for (var i = 0; i < texts.Count; i++)
         {
             pending[i] = new Pending(texts[i], cancellationToken, Stopwatch.GetTimestamp(), Activity.Current?.Context ?? default);
-            if (!_queue.Writer.TryWrite(pending[i])) throw new InvalidOperationException("The batcher has stopped.");
+            Interlocked.Increment(ref _pending);
+            _ = pending[i].Result.Task.ContinueWith(_ => Interlocked.Decrement(ref _pending), TaskScheduler.Default);
+            if (!_queue.Writer.TryWrite(pending[i]))
+            {
+                pending[i].Result.TrySetCanceled();
+                throw new InvalidOperationException("The batcher has stopped.");  // the message goes back to the queue
+            }
         }
         _metrics.QueuedTexts.Add(texts.Count);
         var result = new float[texts.Count][];
         for (var i = 0; i < pending.Length; i++) result[i] = await pending[i].Result.Task.WaitAsync(cancellationToken);
         return result;
+    }
+
+    /// <summary>
+    /// Drains before stopping: a worker being scaled in still answers every text it accepted (the bus may be
+    /// stopping its consumers at the same time), until nothing is pending or the host's shutdown time is up.
+    /// </summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (Interlocked.Read(ref _pending) > 0) await Task.Delay(20, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            _logger.LogWarning("Shutdown time ran out with {Count} texts unanswered; their messages return to the queue", Interlocked.Read(ref _pending));
+        }
+        await base.StopAsync(cancellationToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

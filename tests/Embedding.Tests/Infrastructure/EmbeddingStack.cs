@@ -23,9 +23,10 @@ public sealed class EmbeddingStack : IAsyncDisposable
     public int WorkerCount => _workers.Count;
 
     public EmbeddingStack(string backend = "Onnx", string? redis = "default", int requestTimeoutSeconds = 30,
-                          int workers = 1, Dictionary<string, string?>? worker = null, Dictionary<string, string?>? api = null)
+                          int workers = 1, Dictionary<string, string?>? worker = null, Dictionary<string, string?>? api = null,
+                          string? model = null)
     {
-        Model = $"test-{Guid.NewGuid():N}"[..16];
+        Model = model ?? NewModelName();
         Dimensions = backend == "Onnx" ? ReferenceData.Load().HiddenSize : 64;
         _workerSettings = new Dictionary<string, string?>
         {
@@ -56,6 +57,8 @@ public sealed class EmbeddingStack : IAsyncDisposable
         Client = _api.CreateClient();
         for (var i = 0; i < workers; i++) StartWorker();
     }
+
+    public static string NewModelName() => $"test-{Guid.NewGuid():N}"[..16];
 
     /// <summary>Starts one more worker (its bus connects and its queue exists once this returns).</summary>
     public void StartWorker()
