@@ -11,8 +11,13 @@ public static class MessagingExtensions
     /// <summary>Name of the connection string the AppHost injects (ConnectionStrings__messaging).</summary>
     public const string ConnectionName = "messaging";
 
+    /// <param name="waitUntilStarted">
+    /// Workers: true, so that "started" means "consuming" (and a worker never looks ready without its queue).
+    /// The API: false, so it starts and serves cache hits while RabbitMQ is unreachable; queued requests get 503.
+    /// </param>
     public static IHostApplicationBuilder AddEmbeddingMessaging(
         this IHostApplicationBuilder builder,
+        bool waitUntilStarted,
         Action<IBusRegistrationConfigurator>? registrations = null,
         Action<IBusRegistrationContext, IRabbitMqBusFactoryConfigurator>? endpoints = null)
     {
@@ -21,11 +26,10 @@ public static class MessagingExtensions
                 $"ConnectionStrings:{ConnectionName} is not set (an amqp:// URI to RabbitMQ); the AppHost sets it.");
         var uri = new Uri(connectionString);
 
-        // Start-up completes only once the bus is connected, so "started" means "consuming";
-        // on shutdown, messages in hand get time to be answered before the process exits.
+        // On shutdown, messages in hand get time to be answered before the process exits.
         builder.Services.Configure<MassTransitHostOptions>(o =>
         {
-            o.WaitUntilStarted = true;
+            o.WaitUntilStarted = waitUntilStarted;
             o.StopTimeout = TimeSpan.FromSeconds(30);
         });
         builder.Services.AddMassTransit(x =>

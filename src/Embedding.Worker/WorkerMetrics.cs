@@ -1,38 +1,47 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Options;
 
 namespace Embedding.Worker;
 
-/// <summary>The worker's metrics and activity source, recorded where the decisions are made.</summary>
+/// <summary>
+/// The worker's metrics and activity source, recorded where the decisions are made. Every measurement
+/// carries the tier (<c>embedding.model</c>), so tiers can be told apart on one dashboard.
+/// </summary>
 public sealed class WorkerMetrics
 {
     public const string Name = "Embedding.Worker";
     public static readonly ActivitySource ActivitySource = new(Name);
 
+    private readonly KeyValuePair<string, object?> _model;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<int> _batchTokens;
     private readonly Histogram<double> _backendDuration;
     private readonly Counter<long> _tokens;
+    private readonly Counter<long> _queued;
+    private readonly Counter<long> _dropped;
 
-    public Counter<long> QueuedTexts { get; }
-    public Counter<long> DroppedTexts { get; }
-
-    public WorkerMetrics(IMeterFactory meterFactory)
+    public WorkerMetrics(IMeterFactory meterFactory, IOptions<WorkerOptions> options)
     {
+        _model = new("embedding.model", options.Value.Model);
         var meter = meterFactory.Create(Name);
         _batchSize = meter.CreateHistogram<int>("embedding.batch.size", "{text}", "Texts per backend batch");
         _batchTokens = meter.CreateHistogram<int>("embedding.batch.tokens", "{token}", "Tokens per backend batch");
         _backendDuration = meter.CreateHistogram<double>("embedding.backend.duration", "s", "Backend time per batch");
         _tokens = meter.CreateCounter<long>("embedding.tokens", "{token}", "Tokens embedded");
-        QueuedTexts = meter.CreateCounter<long>("embedding.batcher.queued", "{text}", "Texts handed to the batcher");
-        DroppedTexts = meter.CreateCounter<long>("embedding.batcher.dropped", "{text}", "Texts dropped because their caller went away");
+        _queued = meter.CreateCounter<long>("embedding.batcher.queued", "{text}", "Texts handed to the batcher");
+        _dropped = meter.CreateCounter<long>("embedding.batcher.dropped", "{text}", "Texts dropped because their caller went away");
     }
+
+    public void Queued(int texts) => _queued.Add(texts, _model);
+
+    public void Dropped(int texts) => _dropped.Add(texts, _model);
 
     public void RecordBatch(int size, int tokens, TimeSpan duration)
     {
-        _batchSize.Record(size);
-        _batchTokens.Record(tokens);
-        _tokens.Add(tokens);
-        _backendDuration.Record(duration.TotalSeconds);
+        _batchSize.Record(size, _model);
+        _batchTokens.Record(tokens, _model);
+        _tokens.Add(tokens, _model);
+        _backendDuration.Record(duration.TotalSeconds, _model);
     }
 }

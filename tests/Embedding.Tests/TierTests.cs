@@ -10,6 +10,12 @@ namespace Embedding.Tests;
 
 public sealed class TierTests
 {
+    public static bool IsTier(ReadOnlySpan<KeyValuePair<string, object?>> tags, string model)
+    {
+        foreach (var tag in tags) if (tag.Key == "embedding.model" && Equals(tag.Value, model)) return true;
+        return false;
+    }
+
     private static float[] Vector(JsonElement json, int i = 0) =>
         json.GetProperty("data")[i].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray();
 
@@ -50,8 +56,9 @@ public sealed class TierTests
         {
             if (instrument.Meter.Name == "Embedding.Worker" && instrument.Name is "embedding.batch.size" or "embedding.batcher.queued") l.EnableMeasurementEvents(instrument);
         };
-        listener.SetMeasurementEventCallback<int>((_, value, _, _) => Interlocked.Add(ref computed, value));
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref held, value));
+        // Other tests' workers report to the same process: count only this tier's measurements.
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) => { if (IsTier(tags, stack.Model)) Interlocked.Add(ref computed, value); });
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) => { if (IsTier(tags, stack.Model)) Interlocked.Add(ref held, value); });
         listener.Start();
 
         var texts = Enumerable.Range(0, 8).Select(i => $"drain {i}").ToArray();

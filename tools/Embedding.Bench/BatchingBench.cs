@@ -22,7 +22,7 @@ public static class BatchingBench
     {
         var backend = new CountingBackend(new SimulatedGpuBackend(gpu));
         var meters = new ServiceCollectionMeterFactory();
-        var batcher = new TokenBudgetBatcher(backend, Options.Create(options), new WorkerMetrics(meters), NullLogger<TokenBudgetBatcher>.Instance);
+        var batcher = new TokenBudgetBatcher(backend, Options.Create(options), new WorkerMetrics(meters, Options.Create(options)), NullLogger<TokenBudgetBatcher>.Instance);
         await batcher.StartAsync(CancellationToken.None);
 
         var random = new Random(42);

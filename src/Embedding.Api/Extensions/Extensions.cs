@@ -42,7 +42,7 @@ public static class Extensions
         builder.Services.AddSingleton<WorkerDispatcher>();
         builder.Services.AddSingleton<EmbeddingService>();
 
-        builder.AddEmbeddingMessaging();
+        builder.AddEmbeddingMessaging(waitUntilStarted: false);
     }
 
     /// <summary>Anything unexpected still answers in OpenAI's error shape, never an HTML page or an empty 500.</summary>

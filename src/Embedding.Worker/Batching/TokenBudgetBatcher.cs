@@ -47,7 +47,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
                 throw new InvalidOperationException("The batcher has stopped.");  // the message goes back to the queue
             }
         }
-        _metrics.QueuedTexts.Add(texts.Count);
+        _metrics.Queued(texts.Count);
         var result = new float[texts.Count][];
         for (var i = 0; i < pending.Length; i++) result[i] = await pending[i].Result.Task.WaitAsync(cancellationToken);
         return result;
@@ -105,7 +105,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
                 {
                     reader.TryRead(out _);
                     next.Result.TrySetCanceled(next.CancellationToken);
-                    _metrics.DroppedTexts.Add(1);
+                    _metrics.Dropped(1);
                     continue;
                 }
                 var tokens = next.Text.TokenCount;

@@ -38,6 +38,7 @@ public static class Extensions
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenBudgetBatcher>());
 
         builder.AddEmbeddingMessaging(
+            waitUntilStarted: true,
             x => x.AddConsumer<EmbedTextsConsumer>(),
             (context, cfg) => cfg.ReceiveEndpoint(EmbeddingQueues.ForModel(options.Model), e =>
             {
