@@ -1,17 +1,20 @@
 using Embedding.AppHost;
+using Embedding.AppHost.Scaling;
+using Embedding.Contracts;
 using Microsoft.Extensions.Configuration;
 
 // The architecture, top to bottom:
 //   client -> api (OpenAI /v1/embeddings, port 5080) -> cache (Redis) -> messaging (RabbitMQ)
 //          -> one worker per model tier, each on its own queue -> its model (in-process ONNX, or an SGLang GPU engine)
+// Workers scale with their queue's depth, down to zero (Embedding:Scaling; the same policy is published for Kubernetes and Azure).
 var builder = DistributedApplication.CreateBuilder(args);
 var embedding = builder.Configuration.GetSection("Embedding").Get<EmbeddingSettings>() ?? new EmbeddingSettings();
 
 // Infrastructure: Aspire's container resources where a container engine runs (and always when
 // publishing a manifest); otherwise the Debian packages' servers as local processes on loopback.
 var useContainers = builder.ExecutionContext.IsPublishMode || (embedding.UseContainers ?? ContainerEngine.IsAvailable());
-var (cache, messaging) = useContainers
-    ? (builder.AddRedis("cache").AsConnectionString(), builder.AddRabbitMQ("messaging").WithManagementPlugin().AsConnectionString())
+var (cache, (messaging, management)) = useContainers
+    ? (builder.AddRedis("cache").AsConnectionString(), builder.AddRabbitMQBroker("messaging"))
     : (builder.AddLocalRedis("cache", embedding.LocalRedisPort), builder.AddLocalRabbitMQ("messaging", embedding.LocalRabbitMqPort));
 
 // The API: cache in front, queues behind, every served tier listed.
@@ -28,7 +31,8 @@ for (var i = 0; i < tiers.Count; i++)
     var tier = tiers[i];
     var worker = builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}")
         .WithReference(messaging).WaitFor(messaging)
-        .WithTier(tier);
+        .WithTier(tier)
+        .WithQueueScaling(EmbeddingQueues.ForModel(tier.Name), embedding.Scaling, messaging, management);
     if (tier.RunsOnGpu)
     {
         var engine = builder.AddSglangEngine($"sglang-{tier.ResourceName}", tier, embedding.Gpu);

@@ -16,6 +16,9 @@ public sealed class EmbeddingSettings
 
     public GpuSettings Gpu { get; set; } = new();
 
+    /// <summary>How every worker tier follows its queue, here and when published (Kubernetes, Azure).</summary>
+    public Scaling.ScalingPolicy Scaling { get; set; } = new();
+
     /// <summary>Model tiers: name clients send, backend, vector size. See appsettings.json for the defaults.</summary>
     public List<TierSettings> Tiers { get; set; } = [];
 
@@ -89,15 +92,30 @@ public static class AppHostExtensions
             .AsConnectionString();
     }
 
-    public static IResourceBuilder<IResourceWithConnectionString> AddLocalRabbitMQ(this IDistributedApplicationBuilder builder, string name, int port)
+    /// <summary>RabbitMQ as Aspire's container resource, with the management API the autoscaler reads.</summary>
+    public static (IResourceBuilder<IResourceWithConnectionString>, Func<CancellationToken, Task<Uri>>) AddRabbitMQBroker(this IDistributedApplicationBuilder builder, string name)
+    {
+        var rabbit = builder.AddRabbitMQ(name).WithManagementPlugin();
+        return (rabbit.AsConnectionString(), async ct =>
+        {
+            var server = rabbit.Resource;
+            var user = server.UserNameParameter is { } u ? await u.GetValueAsync(ct) : "guest";
+            return new UriBuilder(server.ManagementEndpoint.Url) { UserName = user, Password = await server.PasswordParameter.GetValueAsync(ct) }.Uri;
+        });
+    }
+
+    /// <summary>RabbitMQ from the Debian package as a local process: AMQP on port, management on port + 1.</summary>
+    public static (IResourceBuilder<IResourceWithConnectionString>, Func<CancellationToken, Task<Uri>>) AddLocalRabbitMQ(this IDistributedApplicationBuilder builder, string name, int port)
     {
         var data = DataDirectory(builder, name);
         File.WriteAllText(Path.Combine(data, "enabled_plugins"), "[rabbitmq_management].");
         File.WriteAllText(Path.Combine(data, "rabbitmq.conf"),
-            $"listeners.tcp.1 = 127.0.0.1:{port}\nmanagement.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {port + 1}\nloopback_users = none\n");
+            $"listeners.tcp.1 = 127.0.0.1:{port}\nmanagement.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {port + 1}\nloopback_users = none\n" +
+            // Queue depths refresh every second (default 5 s): the autoscaler reacts to them.
+            "collect_statistics_interval = 1000\n");
         var rabbit = new LocalServerResource(name, "/usr/lib/rabbitmq/bin/rabbitmq-server", data,
             ReferenceExpression.Create($"amqp://guest:guest@127.0.0.1:{port.ToString()}/"));
-        return builder.AddResource(rabbit)
+        var resource = builder.AddResource(rabbit)
             .WithEnvironment("RABBITMQ_NODENAME", "embedding-" + port + "@localhost")
             .WithEnvironment("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
             .WithEnvironment("RABBITMQ_DIST_PORT", (port + 2).ToString())
@@ -110,11 +128,13 @@ public static class AppHostExtensions
             .WithHttpEndpoint(port: port + 1, targetPort: port + 1, name: "management", isProxied: false)
             .WithTcpHealthCheck(builder, port)
             .AsConnectionString();
+        return (resource, _ => Task.FromResult(new Uri($"http://guest:guest@127.0.0.1:{port + 1}/")));
     }
 
-    /// <summary>The tier a worker serves, and its batching.</summary>
+    /// <summary>The tier a worker serves, and its batching. Its /health answers only once its model or engine is ready.</summary>
     public static IResourceBuilder<ProjectResource> WithTier(this IResourceBuilder<ProjectResource> worker, TierSettings tier)
     {
+        worker.WithHttpEndpoint(name: "http").WithHttpHealthCheck("/health");
         worker.WithEnvironment("Worker__Model", tier.Name);
         if (tier.MaxBatchTokens is { } tokens) worker.WithEnvironment("Worker__MaxBatchTokens", tokens.ToString());
         if (tier.MaxWaitMilliseconds is { } wait) worker.WithEnvironment("Worker__MaxWaitMilliseconds", wait.ToString());

@@ -15,30 +15,55 @@ public sealed class AppHostTests
 {
     /// <summary>
     /// The real AppHost, as `dotnet run` starts it where no container engine runs: local redis-server and
-    /// rabbitmq-server processes (on ports of this test's own), the worker with the tiny ONNX model, the API.
+    /// rabbitmq-server processes (on ports of this test's own), the API, and the tiny-model worker at zero
+    /// replicas. A request wakes a worker (the local autoscaler reads the real queue), gets the reference vector,
+    /// and after the cooldown the worker is stopped again: replicas 0 -> 1 -> 0, as the dashboard shows them.
     /// </summary>
     [Fact]
-    public async Task AppHost_starts_the_system_and_it_answers_embeddings()
+    public async Task AppHost_scales_a_worker_from_zero_answers_and_returns_to_zero()
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
-            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36479", "--Embedding:LocalRabbitMqPort=35772"]);
+            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36479", "--Embedding:LocalRabbitMqPort=35772",
+             "--Embedding:Scaling:CooldownSeconds=3", "--Embedding:Scaling:StartupSeconds=3", "--Embedding:Scaling:PollingIntervalSeconds=1"]);
         await using var app = await builder.BuildAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var replicas = new ReplicaStates(app.ResourceNotifications, "worker-qwen3-embedding-tiny-test", timeout.Token);
         await app.StartAsync(timeout.Token);
         await app.ResourceNotifications.WaitForResourceHealthyAsync("api", timeout.Token);
-        await app.ResourceNotifications.WaitForResourceAsync("worker-qwen3-embedding-tiny-test", KnownResourceStates.Running, timeout.Token);
 
+        Assert.Equal(0, replicas.Running);  // nothing runs until work arrives
         using var http = app.CreateHttpClient("api");
         var reference = ReferenceData.Load().Embeddings[0];
-        // The worker is "running" before its bus is connected; the first request may wait on the queue for it.
         var response = await http.PostAsJsonAsync("/v1/embeddings", new { model = "qwen3-embedding-tiny-test", input = reference.Text }, timeout.Token);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var json = await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token);
         var vector = json.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray();
         Assert.True(VectorMath.Cosine(vector, reference.Embedding) >= 0.9999);
+        Assert.True(replicas.PeakRunning >= 1);
         var models = await http.GetFromJsonAsync<JsonElement>("/v1/models", timeout.Token);
         Assert.Equal("qwen3-embedding-tiny-test", models.GetProperty("data")[0].GetProperty("id").GetString());
+
+        while (replicas.Running > 0) await Task.Delay(200, timeout.Token);  // the cooldown passes, the worker is stopped
+    }
+
+    /// <summary>The states of one resource's replicas (each replica is its own resource id).</summary>
+    private sealed class ReplicaStates
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> _states = new();
+        public int PeakRunning { get; private set; }
+        public int Running => _states.Values.Count(s => s == KnownResourceStates.Running || s == KnownResourceStates.Starting);
+
+        public ReplicaStates(ResourceNotificationService notifications, string resource, CancellationToken ct) =>
+            _ = Task.Run(async () =>
+            {
+                await foreach (var e in notifications.WatchAsync(ct))
+                {
+                    if (e.Resource.Name != resource) continue;
+                    _states[e.ResourceId] = e.Snapshot.State?.Text;
+                    PeakRunning = Math.Max(PeakRunning, Running);
+                }
+            }, ct);
     }
 
     /// <summary>aspire-manifest.json must be what the AppHost publishes now: regenerate it when this fails.</summary>

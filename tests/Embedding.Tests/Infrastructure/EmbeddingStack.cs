@@ -68,6 +68,14 @@ public sealed class EmbeddingStack : IAsyncDisposable
         _workers.Add(factory);
     }
 
+    /// <summary>Stops the newest worker the way a scale-in does: its host stops, the batcher drains, the bus stops.</summary>
+    public async Task StopOneWorkerAsync()
+    {
+        var last = _workers[^1];
+        _workers.RemoveAt(_workers.Count - 1);
+        await last.DisposeAsync();
+    }
+
     public async Task StopWorkersAsync()
     {
         foreach (var w in _workers) await w.DisposeAsync();

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Logging;
+
+namespace Embedding.AppHost.Scaling;
+
+/// <summary>The replicas of one worker tier, however they run (Aspire resources locally, in-process hosts in tests).</summary>
+public interface IWorkerReplicas
+{
+    /// <summary>Replicas running or starting, and of those how many are still starting.</summary>
+    (int Current, int Starting) Count();
+
+    Task StartOneAsync(CancellationToken ct);
+
+    /// <summary>Stops one replica gracefully: it stops consuming and answers what it holds before it exits.</summary>
+    Task StopOneAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// The local emulation of KEDA for one tier: every polling interval it reads the queue's depth, asks the
+/// policy for the desired replica count and starts or stops replicas to match.
+/// </summary>
+public sealed class QueueAutoscaler(string queue, ScalingPolicy policy, Func<string, CancellationToken, Task<int>> queueDepth,
+                                    IWorkerReplicas replicas, ILogger logger, TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private DateTimeOffset _lastActivity = DateTimeOffset.MinValue;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(policy.PollingIntervalSeconds), _time);
+        do
+        {
+            try
+            {
+                await StepAsync(ct);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested)
+            {
+                // The broker restarting or a replica command failing is retried on the next tick.
+                logger.LogWarning(ex, "Autoscaler for {Queue} skipped a tick", queue);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(ct));
+    }
+
+    /// <summary>One decision: read, decide, act. Returns the desired replica count.</summary>
+    public async Task<int> StepAsync(CancellationToken ct)
+    {
+        var depth = await queueDepth(queue, ct);
+        var now = _time.GetUtcNow();
+        if (depth > 0) _lastActivity = now;
+        var (current, starting) = replicas.Count();
+        var desired = policy.DesiredReplicas(depth, current, now - _lastActivity, starting);
+        if (desired == current) return desired;
+
+        logger.LogInformation("Scaling {Queue}: depth {Depth}, replicas {Current} -> {Desired}", queue, depth, current, desired);
+        for (var i = current; i < desired; i++) await replicas.StartOneAsync(ct);
+        for (var i = desired; i < current; i++) await replicas.StopOneAsync(ct);
+        // Starting replicas count as activity, so the cooldown runs from when they were asked for.
+        if (desired > current) _lastActivity = now;
+        return desired;
+    }
+}

@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Embedding.AppHost.Scaling;
+using Embedding.Contracts;
+using Embedding.Tests.Infrastructure;
+using Embedding.Worker.Backends;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Embedding.Tests;
+
+/// <summary>The scaling policy as a pure function, and the autoscaler taking a tier from zero and back on real RabbitMQ.</summary>
+public sealed class ScalingTests
+{
+    private static readonly ScalingPolicy Policy = new()
+    {
+        TargetQueueLength = 10, ActivationQueueLength = 0, MinReplicas = 0, MaxReplicas = 4, CooldownSeconds = 60, StartupSeconds = 30,
+    };
+
+    [Theory]
+    // depth, current, seconds since the queue last held anything, starting -> desired
+    [InlineData(0, 0, 3600, 0, 0)]    // idle and cold: stays at zero
+    [InlineData(1, 0, 3600, 0, 1)]    // one request wakes the tier
+    [InlineData(10, 0, 0, 0, 1)]      // exactly one replica's worth
+    [InlineData(11, 0, 0, 0, 2)]      // a message more needs a second
+    [InlineData(35, 1, 0, 0, 4)]      // ceil(35 / 10)
+    [InlineData(1000, 2, 0, 0, 4)]    // capped at MaxReplicas
+    [InlineData(5, 3, 0, 0, 3)]       // shallower but still active: no scale-in while work flows
+    [InlineData(0, 3, 30, 0, 3)]      // idle inside the cooldown: keep the replicas warm
+    [InlineData(0, 3, 60, 0, 0)]      // idle for the cooldown: back to zero
+    [InlineData(0, 2, 600, 1, 1)]     // a replica still loading its model is never scaled away
+    public void Desired_replicas_follow_the_queue(int depth, int current, int idleSeconds, int starting, int expected) =>
+        Assert.Equal(expected, Policy.DesiredReplicas(depth, current, TimeSpan.FromSeconds(idleSeconds), starting));
+
+    [Fact]
+    public void Activation_threshold_and_minimum_are_honoured()
+    {
+        var policy = new ScalingPolicy { TargetQueueLength = 10, ActivationQueueLength = 5, MinReplicas = 1, MaxReplicas = 3, CooldownSeconds = 60, StartupSeconds = 60 };
+        Assert.Equal(1, policy.DesiredReplicas(0, 0, TimeSpan.FromHours(1)));   // never below the minimum
+        Assert.Equal(1, policy.DesiredReplicas(5, 1, TimeSpan.Zero));             // at the threshold: not active, holds
+        Assert.Equal(1, policy.DesiredReplicas(6, 1, TimeSpan.Zero));             // active: ceil(6 / 10) = 1
+        Assert.Equal(1, policy.DesiredReplicas(0, 3, TimeSpan.FromHours(1)));   // idle long: back to the minimum
+    }
+
+    [Fact]
+    public void Invalid_policies_are_rejected_with_reasons()
+    {
+        Assert.Empty(new ScalingPolicy().Validate());
+        var errors = new ScalingPolicy { TargetQueueLength = 0, MaxReplicas = 0, PollingIntervalSeconds = 0, CooldownSeconds = 10, StartupSeconds = 60 }.Validate().ToList();
+        Assert.Contains(errors, e => e.Contains("TargetQueueLength"));
+        Assert.Contains(errors, e => e.Contains("MaxReplicas"));
+        Assert.Contains(errors, e => e.Contains("PollingIntervalSeconds"));
+        Assert.Contains(errors, e => e.Contains("never scaled away"));
+    }
+
+    /// <summary>
+    /// Requests sent while no worker runs wait on the queue; the autoscaler (reading real RabbitMQ) starts workers,
+    /// more of them for a deeper queue, every request is answered with its own vector, and once the queue has been
+    /// idle for the cooldown the tier is back at zero.
+    /// </summary>
+    [Fact]
+    public async Task Autoscaler_takes_a_tier_from_zero_to_several_and_back_to_zero()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, redis: null, requestTimeoutSeconds: 90,
+            worker: new() { ["Worker:Fake:DelayMilliseconds"] = "300", ["Worker:MaxBatchSize"] = "4", ["Worker:PrefetchCount"] = "4" });
+        var policy = new ScalingPolicy { TargetQueueLength = 8, MaxReplicas = 3, PollingIntervalSeconds = 1, CooldownSeconds = 3, StartupSeconds = 3 };
+        var replicas = new StackReplicas(stack);
+        var management = new Uri(TestEnvironment.RabbitMqManagement);
+        await using var probe = new QueueDepthProbe(management, TestEnvironment.RabbitMq);
+        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetDepthAsync, replicas, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var scaling = autoscaler.RunAsync(stop.Token);
+        try
+        {
+            Assert.Equal(0, stack.WorkerCount);
+            var texts = Enumerable.Range(0, 40).Select(i => $"scaled from zero {i}").ToArray();
+            var responses = await Task.WhenAll(texts.Select(t => stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = t })))
+                .WaitAsync(TimeSpan.FromSeconds(120));
+
+            for (var i = 0; i < texts.Length; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, responses[i].StatusCode);
+                var json = await responses[i].Content.ReadFromJsonAsync<JsonElement>();
+                Assert.Equal(FakeBackend.VectorFor(texts[i], 64), json.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray());
+            }
+            Assert.True(replicas.Peak >= 2, $"40 queued messages at 8 per replica should wake more than one worker (peak {replicas.Peak})");
+
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (stack.WorkerCount > 0 && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.Equal(0, stack.WorkerCount);
+            Assert.Equal(0, await probe.GetDepthAsync(EmbeddingQueues.ForModel(stack.Model) + "_error", default));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => scaling);
+        }
+    }
+
+    /// <summary>In-process workers as the autoscaler's replicas.</summary>
+    private sealed class StackReplicas(EmbeddingStack stack) : IWorkerReplicas
+    {
+        public int Peak { get; private set; }
+
+        public (int Current, int Starting) Count() => (stack.WorkerCount, 0);
+
+        public Task StartOneAsync(CancellationToken ct)
+        {
+            stack.StartWorker();
+            Peak = Math.Max(Peak, stack.WorkerCount);
+            return Task.CompletedTask;
+        }
+
+        public Task StopOneAsync(CancellationToken ct) => stack.StopOneWorkerAsync();
+    }
+}
