@@ -4,8 +4,10 @@
 # and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")"
+bash scripts/install-prerequisites.sh --tests
+# The Kubernetes/KEDA schemas (kubernetes-models, @kubernetes-models/keda), pinned by package-lock.json.
+[ -d tools/k8s-validate/node_modules ] || npm ci --prefix tools/k8s-validate --no-audit --no-fund --loglevel=error
 if [ -z "${EMBEDDING_TEST_RABBITMQ:-}" ] || [ -z "${EMBEDDING_TEST_REDIS:-}" ]; then
-  bash scripts/install-prerequisites.sh
   eval "$(bash scripts/test-servers.sh)"
   trap 'bash scripts/test-servers.sh stop' EXIT
 fi

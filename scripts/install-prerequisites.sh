@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the system and its tests need on Debian, only where it is missing:
-# RabbitMQ and Redis servers (used as local processes when no container engine runs).
+# RabbitMQ and Redis servers (used as local processes when no container engine runs), and Node.js + npm
+# for the tests that validate published Kubernetes manifests against the real schemas.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+if [ "${1:-}" = "--tests" ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   echo "Installing ${missing[*]} ..."

@@ -1,4 +1,5 @@
 using Embedding.AppHost;
+using Embedding.AppHost.Kubernetes;
 using Embedding.AppHost.Scaling;
 using Embedding.Contracts;
 using Microsoft.Extensions.Configuration;
@@ -21,7 +22,8 @@ var (cache, (messaging, management)) = useContainers
 var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
-    .WithExternalHttpEndpoints();
+    .WithExternalHttpEndpoints()
+    .WithHealthProbe("/health");
 
 // Workers: one per model tier, each consuming only its tier's queue. GPU tiers run next to an SGLang engine
 // and exist only where a GPU is switched on (Embedding:Gpu:Enabled); the CPU tier always runs.
@@ -32,7 +34,7 @@ for (var i = 0; i < tiers.Count; i++)
     var worker = builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}")
         .WithReference(messaging).WaitFor(messaging)
         .WithTier(tier)
-        .WithQueueScaling(EmbeddingQueues.ForModel(tier.Name), embedding.Scaling, messaging, management);
+        .WithQueueScaling(EmbeddingQueues.ForModel(tier.Name), embedding.Scaling.For(tier.Scaling), messaging, management);
     if (tier.RunsOnGpu)
     {
         var engine = builder.AddSglangEngine($"sglang-{tier.ResourceName}", tier, embedding.Gpu);
@@ -45,4 +47,7 @@ for (var i = 0; i < tiers.Count; i++)
     api.WithModel(i, tier);
 }
 
-builder.Build().Run();
+// `--publisher kubernetes --output-path DIR` writes Kubernetes + KEDA manifests from this same model instead of running it.
+var app = builder.Build();
+if (await app.PublishKubernetesIfAskedAsync(builder.Configuration, embedding.Kubernetes)) return;
+app.Run();

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Aspire.Hosting.ApplicationModel;
+using Embedding.AppHost.Kubernetes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -18,6 +19,9 @@ public sealed class EmbeddingSettings
 
     /// <summary>How every worker tier follows its queue, here and when published (Kubernetes, Azure).</summary>
     public Scaling.ScalingPolicy Scaling { get; set; } = new();
+
+    /// <summary>Image registry and tag for `--publisher kubernetes`.</summary>
+    public KubernetesSettings Kubernetes { get; set; } = new();
 
     /// <summary>Model tiers: name clients send, backend, vector size. See appsettings.json for the defaults.</summary>
     public List<TierSettings> Tiers { get; set; } = [];
@@ -47,6 +51,9 @@ public sealed class TierSettings
     /// <summary>Batching, tuned per tier (bench/results/batching-*.md).</summary>
     public int? MaxBatchTokens { get; set; }
     public int? MaxWaitMilliseconds { get; set; }
+
+    /// <summary>This tier's departures from Embedding:Scaling, if any.</summary>
+    public Scaling.ScalingOverrides? Scaling { get; set; }
 
     public bool RunsOnGpu => string.Equals(Backend, "SGLang", StringComparison.OrdinalIgnoreCase);
 
@@ -93,19 +100,16 @@ public static class AppHostExtensions
     }
 
     /// <summary>RabbitMQ as Aspire's container resource, with the management API the autoscaler reads.</summary>
-    public static (IResourceBuilder<IResourceWithConnectionString>, Func<CancellationToken, Task<Uri>>) AddRabbitMQBroker(this IDistributedApplicationBuilder builder, string name)
+    public static (IResourceBuilder<IResourceWithConnectionString>, ReferenceExpression) AddRabbitMQBroker(this IDistributedApplicationBuilder builder, string name)
     {
         var rabbit = builder.AddRabbitMQ(name).WithManagementPlugin();
-        return (rabbit.AsConnectionString(), async ct =>
-        {
-            var server = rabbit.Resource;
-            var user = server.UserNameParameter is { } u ? await u.GetValueAsync(ct) : "guest";
-            return new UriBuilder(server.ManagementEndpoint.Url) { UserName = user, Password = await server.PasswordParameter.GetValueAsync(ct) }.Uri;
-        });
+        var server = rabbit.Resource;
+        return (rabbit.AsConnectionString(), ReferenceExpression.Create(
+            $"http://{server.UserNameReference}:{server.PasswordParameter}@{server.ManagementEndpoint.Property(EndpointProperty.HostAndPort)}/"));
     }
 
     /// <summary>RabbitMQ from the Debian package as a local process: AMQP on port, management on port + 1.</summary>
-    public static (IResourceBuilder<IResourceWithConnectionString>, Func<CancellationToken, Task<Uri>>) AddLocalRabbitMQ(this IDistributedApplicationBuilder builder, string name, int port)
+    public static (IResourceBuilder<IResourceWithConnectionString>, ReferenceExpression) AddLocalRabbitMQ(this IDistributedApplicationBuilder builder, string name, int port)
     {
         var data = DataDirectory(builder, name);
         File.WriteAllText(Path.Combine(data, "enabled_plugins"), "[rabbitmq_management].");
@@ -128,13 +132,13 @@ public static class AppHostExtensions
             .WithHttpEndpoint(port: port + 1, targetPort: port + 1, name: "management", isProxied: false)
             .WithTcpHealthCheck(builder, port)
             .AsConnectionString();
-        return (resource, _ => Task.FromResult(new Uri($"http://guest:guest@127.0.0.1:{port + 1}/")));
+        return (resource, ReferenceExpression.Create($"http://guest:guest@127.0.0.1:{(port + 1).ToString()}/"));
     }
 
     /// <summary>The tier a worker serves, and its batching. Its /health answers only once its model or engine is ready.</summary>
     public static IResourceBuilder<ProjectResource> WithTier(this IResourceBuilder<ProjectResource> worker, TierSettings tier)
     {
-        worker.WithHttpEndpoint(name: "http").WithHttpHealthCheck("/health");
+        worker.WithHttpEndpoint(name: "http").WithHealthProbe("/health");
         worker.WithEnvironment("Worker__Model", tier.Name);
         if (tier.MaxBatchTokens is { } tokens) worker.WithEnvironment("Worker__MaxBatchTokens", tokens.ToString());
         if (tier.MaxWaitMilliseconds is { } wait) worker.WithEnvironment("Worker__MaxWaitMilliseconds", wait.ToString());
@@ -151,7 +155,8 @@ public static class AppHostExtensions
         {
             // Deployed, the model is a mounted volume, not a path on this machine.
             var mounted = builder.AddParameter($"{worker.Resource.Name}-model-path", "/models/qwen3-embedding", publishValueAsDefault: true);
-            return worker.WithEnvironment("Worker__Onnx__ModelPath", mounted);
+            return worker.WithEnvironment("Worker__Onnx__ModelPath", mounted)
+                .WithAnnotation(new ContainerMountAnnotation("models", "/models", ContainerMountType.Volume, isReadOnly: true));
         }
         return worker.WithEnvironment("Worker__Onnx__ModelPath", Path.GetFullPath(tier.OnnxModelPath ?? "", builder.AppHostDirectory));
     }
@@ -174,12 +179,15 @@ public static class AppHostExtensions
             .WithContainerRuntimeArgs("--gpus=all", "--ipc=host")
             .WithVolume("huggingface-cache", "/root/.cache/huggingface")
             .WithHttpEndpoint(targetPort: 30000, name: "http")
-            .WithHttpHealthCheck("/health");
+            .WithHealthProbe("/health")
+            .WithAnnotation(new GpuAnnotation());
     }
 
-    /// <summary>A GPU tier's worker talks to its engine; it takes messages only once the engine is healthy.</summary>
+    /// <summary>A GPU tier's worker talks to its engine; it takes messages only once the engine is healthy.
+    /// When published, the engine runs in the worker's pod, so scaling the worker to zero frees the GPU.</summary>
     public static IResourceBuilder<ProjectResource> WithEngine(this IResourceBuilder<ProjectResource> worker, IResourceBuilder<ContainerResource> engine, TierSettings tier) =>
-        worker.WithEnvironment("Worker__Backend", "OpenAI")
+        worker.WithAnnotation(new SidecarAnnotation(engine.Resource))
+            .WithEnvironment("Worker__Backend", "OpenAI")
             .WithEnvironment("Worker__OpenAI__BaseUrl", engine.GetEndpoint("http"))
             .WithEnvironment("Worker__OpenAI__Model", tier.EngineModel!)
             .WithEnvironment("Worker__OpenAI__Dimensions", tier.Dimensions.ToString())
@@ -195,6 +203,11 @@ public static class AppHostExtensions
         for (var a = 0; a < tier.Aliases.Count; a++) api.WithEnvironment($"Api__Models__{index}__Aliases__{a}", tier.Aliases[a]);
         return api;
     }
+
+    /// <summary>One readiness path for both worlds: the dashboard's health check here, the pod's probes when published.</summary>
+    public static IResourceBuilder<T> WithHealthProbe<T>(this IResourceBuilder<T> resource, string path, string endpoint = "http")
+        where T : IResourceWithEndpoints =>
+        resource.WithHttpHealthCheck(path, endpointName: endpoint).WithAnnotation(new HealthProbeAnnotation(path, endpoint));
 
     private static IResourceBuilder<T> WithTcpHealthCheck<T>(this IResourceBuilder<T> resource, IDistributedApplicationBuilder builder, int port)
         where T : IResource

@@ -108,20 +108,11 @@ public sealed class AppHostTests
 
     private static async Task<JsonNode?> PublishManifestAsync(params string[] settings)
     {
-        var root = TestEnvironment.RepoRoot;
         // Written next to the committed one: project paths in a manifest are relative to its folder.
-        var fresh = Path.Combine(root, $".manifest-check-{Guid.NewGuid():N}.json");
+        var fresh = Path.Combine(TestEnvironment.RepoRoot, $".manifest-check-{Guid.NewGuid():N}.json");
         try
         {
-            var start = new ProcessStartInfo("dotnet",
-                ["run", "--project", "src/Embedding.AppHost", "--no-build", "-c", TestEnvironment.Configuration, "--no-launch-profile",
-                 "--", "--publisher", "manifest", "--output-path", fresh, .. settings])
-            { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var errors = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
-            Assert.True(process.ExitCode == 0, $"publish failed: {await output}{await errors}");
+            await AppHostPublisher.PublishAsync("manifest", fresh, settings);
             return JsonNode.Parse(await File.ReadAllTextAsync(fresh));
         }
         finally

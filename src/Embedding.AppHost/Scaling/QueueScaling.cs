@@ -7,11 +7,11 @@ namespace Embedding.AppHost.Scaling;
 
 /// <summary>
 /// Marks a worker resource as scaled by its queue. Under <c>dotnet run</c> the local autoscaler acts on it;
-/// the Kubernetes publisher turns it into a KEDA ScaledObject. The management URL is resolved late, once
-/// the broker's endpoints and credentials exist.
+/// the Kubernetes publisher turns it into a KEDA ScaledObject. The management URL (with credentials) is an
+/// expression over the broker's endpoint and parameters, resolved where it is used.
 /// </summary>
 public sealed record QueueScalingAnnotation(string Queue, ScalingPolicy Policy, IResource Broker,
-                                            Func<CancellationToken, Task<Uri>> ManagementUri) : IResourceAnnotation;
+                                            ReferenceExpression ManagementUri) : IResourceAnnotation;
 
 public static class QueueScalingExtensions
 {
@@ -20,7 +20,7 @@ public static class QueueScalingExtensions
     /// autoscaler starts and stops them; published, the annotation becomes the platform's scale rule.
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithQueueScaling(this IResourceBuilder<ProjectResource> worker, string queue,
-        ScalingPolicy policy, IResourceBuilder<IResourceWithConnectionString> broker, Func<CancellationToken, Task<Uri>> managementUri)
+        ScalingPolicy policy, IResourceBuilder<IResourceWithConnectionString> broker, ReferenceExpression managementUri)
     {
         var errors = policy.Validate().ToList();
         if (errors.Count > 0) throw new InvalidOperationException("Invalid Embedding:Scaling: " + string.Join(" ", errors));
@@ -55,7 +55,7 @@ public sealed class LocalAutoscalerService(DistributedApplicationModel model, Re
         {
             await notifications.WaitForResourceHealthyAsync(scaling.Broker.Name, ct);
             var amqp = scaling.Broker is IResourceWithConnectionString b ? await b.ConnectionStringExpression.GetValueAsync(ct) : null;
-            await using var probe = new QueueDepthProbe(await scaling.ManagementUri(ct), amqp);
+            await using var probe = new QueueDepthProbe(new Uri((await scaling.ManagementUri.GetValueAsync(ct))!), amqp);
             var replicas = new AspireWorkerReplicas(worker, commands);
             _ = replicas.WatchAsync(notifications, ct);
             _logger.LogInformation("Scaling {Worker} from queue {Queue}: {Min}..{Max} replicas, {Target} messages per replica, cooldown {Cooldown} s",

@@ -47,6 +47,18 @@ public sealed class ScalingPolicy
         return Math.Clamp(Math.Max(desired, startingReplicas), MinReplicas, MaxReplicas);
     }
 
+    /// <summary>This policy with a tier's own values where it sets them (GPU tiers load for longer, for instance).</summary>
+    public ScalingPolicy For(ScalingOverrides? tier) => tier is null ? this : new ScalingPolicy
+    {
+        TargetQueueLength = tier.TargetQueueLength ?? TargetQueueLength,
+        ActivationQueueLength = tier.ActivationQueueLength ?? ActivationQueueLength,
+        MinReplicas = tier.MinReplicas ?? MinReplicas,
+        MaxReplicas = tier.MaxReplicas ?? MaxReplicas,
+        PollingIntervalSeconds = tier.PollingIntervalSeconds ?? PollingIntervalSeconds,
+        CooldownSeconds = tier.CooldownSeconds ?? CooldownSeconds,
+        StartupSeconds = tier.StartupSeconds ?? StartupSeconds,
+    };
+
     public IEnumerable<string> Validate()
     {
         if (TargetQueueLength < 1) yield return "Scaling:TargetQueueLength must be at least 1.";
@@ -59,4 +71,16 @@ public sealed class ScalingPolicy
         if (CooldownSeconds < StartupSeconds)
             yield return "Scaling:CooldownSeconds must be at least StartupSeconds, so a replica still loading its model is never scaled away.";
     }
+}
+
+/// <summary>A tier's departures from the shared policy ("Embedding:Tiers:N:Scaling"); unset values are inherited.</summary>
+public sealed class ScalingOverrides
+{
+    public int? TargetQueueLength { get; set; }
+    public int? ActivationQueueLength { get; set; }
+    public int? MinReplicas { get; set; }
+    public int? MaxReplicas { get; set; }
+    public int? PollingIntervalSeconds { get; set; }
+    public int? CooldownSeconds { get; set; }
+    public int? StartupSeconds { get; set; }
 }

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Embedding.AppHost.Scaling;
+using Embedding.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+
+namespace Embedding.Tests;
+
+/// <summary>
+/// `--publisher kubernetes` output, validated against the real Kubernetes and KEDA schemas (kubernetes-models,
+/// @kubernetes-models/keda, run by Node.js) and checked against the one scaling policy in the AppHost's configuration.
+/// </summary>
+public sealed class KubernetesTests
+{
+    private static readonly string[] GpuTiers = ["qwen3-embedding-0-6b", "qwen3-embedding-4b", "qwen3-embedding-8b"];
+
+    [Fact]
+    public async Task Published_manifests_are_valid_and_scale_every_tier_to_zero_by_the_policy()
+    {
+        var objects = await PublishAndValidateAsync("--Embedding:Gpu:Enabled=true");
+
+        foreach (var (tier, queue, policy) in AppHostTiers())
+        {
+            var worker = $"worker-{tier}";
+            var scaled = Find(objects, "ScaledObject", worker)["spec"]!;
+            Assert.Equal(worker, scaled["scaleTargetRef"]!["name"]!.GetValue<string>());
+            Assert.Equal(policy.MinReplicas, scaled["minReplicaCount"]!.GetValue<int>());
+            Assert.Equal(tier.Contains("tiny") ? 60 : 300, policy.StartupSeconds);  // GPU tiers load for longer
+            Assert.Equal(0, policy.MinReplicas);
+            Assert.Equal(policy.MaxReplicas, scaled["maxReplicaCount"]!.GetValue<int>());
+            Assert.Equal(policy.PollingIntervalSeconds, scaled["pollingInterval"]!.GetValue<int>());
+            Assert.Equal(policy.CooldownSeconds, scaled["cooldownPeriod"]!.GetValue<int>());
+            Assert.Equal(policy.StartupSeconds, scaled["initialCooldownPeriod"]!.GetValue<int>());
+            Assert.Equal(policy.CooldownSeconds, scaled["advanced"]!["horizontalPodAutoscalerConfig"]!["behavior"]!["scaleDown"]!["stabilizationWindowSeconds"]!.GetValue<int>());
+
+            var trigger = scaled["triggers"]!.AsArray().Single()!;
+            Assert.Equal("rabbitmq", trigger["type"]!.GetValue<string>());
+            var metadata = trigger["metadata"]!;
+            Assert.Equal("http", metadata["protocol"]!.GetValue<string>());  // counts unacknowledged messages too
+            Assert.Equal(queue, metadata["queueName"]!.GetValue<string>());
+            Assert.Equal("QueueLength", metadata["mode"]!.GetValue<string>());
+            Assert.Equal(policy.TargetQueueLength.ToString(), metadata["value"]!.GetValue<string>());
+            Assert.Equal(policy.ActivationQueueLength.ToString(), metadata["activationValue"]!.GetValue<string>());
+
+            // The trigger's credentials come from a secret holding the management API's URL.
+            var authName = trigger["authenticationRef"]!["name"]!.GetValue<string>();
+            var secretRef = Find(objects, "TriggerAuthentication", authName)["spec"]!["secretTargetRef"]!.AsArray().Single()!;
+            Assert.Equal("host", secretRef["parameter"]!.GetValue<string>());
+            var host = Find(objects, "Secret", secretRef["name"]!.GetValue<string>())["stringData"]![secretRef["key"]!.GetValue<string>()]!.GetValue<string>();
+            Assert.Matches("^http://guest:[^@]+@messaging:15672/$", host);
+
+            var deployment = Find(objects, "Deployment", worker)["spec"]!;
+            Assert.Equal(0, deployment["replicas"]!.GetValue<int>());
+            var pod = deployment["template"]!["spec"]!;
+            Assert.True(pod["terminationGracePeriodSeconds"]!.GetValue<int>() >= 60, "scale-in must leave time to drain");
+            var workerContainer = pod["containers"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == worker)!;
+            Assert.Equal("/health", workerContainer["readinessProbe"]!["httpGet"]!["path"]!.GetValue<string>());
+            Assert.Null(Find(objects, "Service", worker, required: false));
+        }
+
+        foreach (var tier in GpuTiers)
+        {
+            // Worker + engine in one pod: scaling the worker to zero frees the GPU.
+            var pod = Find(objects, "Deployment", $"worker-{tier}")["spec"]!["template"]!["spec"]!;
+            var containers = pod["containers"]!.AsArray();
+            Assert.Equal(2, containers.Count);
+            var engine = containers[0]!;
+            Assert.Equal($"sglang-{tier}", engine["name"]!.GetValue<string>());
+            Assert.StartsWith("lmsysorg/sglang:", engine["image"]!.GetValue<string>());
+            Assert.Equal("1", engine["resources"]!["limits"]!["nvidia.com/gpu"]!.ToString());
+            Assert.Equal("/health", engine["readinessProbe"]!["httpGet"]!["path"]!.GetValue<string>());
+            Assert.Equal(30000, engine["readinessProbe"]!["httpGet"]!["port"]!.GetValue<int>());
+            var args = engine["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+            Assert.Contains("--is-embedding", args);
+            Assert.Equal("0.80", args[args.IndexOf("--mem-fraction-static") + 1]);
+            Assert.Equal("true", pod["nodeSelector"]!["nvidia.com/gpu.present"]!.GetValue<string>());
+            Assert.Contains(pod["tolerations"]!.AsArray(), t => t!["key"]!.GetValue<string>() == "nvidia.com/gpu");
+
+            var env = containers[1]!["env"]!.AsArray();
+            Assert.Equal("http://localhost:30000", env.Single(e => e!["name"]!.GetValue<string>() == "Worker__OpenAI__BaseUrl")!["value"]!.GetValue<string>());
+            Assert.Null(Find(objects, "Deployment", $"sglang-{tier}", required: false));
+        }
+
+        // The CPU tier runs without a GPU; the API and the infrastructure are ordinary services.
+        var cpuPod = Find(objects, "Deployment", "worker-qwen3-embedding-tiny-test")["spec"]!["template"]!["spec"]!;
+        Assert.Null(cpuPod["nodeSelector"]);
+        Assert.Equal("LoadBalancer", Find(objects, "Service", "api")["spec"]!["type"]!.GetValue<string>());
+        foreach (var name in new[] { "cache", "messaging" }) Assert.NotNull(Find(objects, "Service", name));
+    }
+
+    [Fact]
+    public async Task Scaling_values_come_from_configuration()
+    {
+        var objects = await PublishAndValidateAsync("--Embedding:Scaling:MaxReplicas=7", "--Embedding:Scaling:TargetQueueLength=33",
+                                                    "--Embedding:Scaling:CooldownSeconds=300");
+        var spec = Find(objects, "ScaledObject", "worker-qwen3-embedding-tiny-test")["spec"]!;
+        Assert.Equal(7, spec["maxReplicaCount"]!.GetValue<int>());
+        Assert.Equal(300, spec["cooldownPeriod"]!.GetValue<int>());
+        Assert.Equal("33", spec["triggers"]![0]!["metadata"]!["value"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Schema_validation_catches_a_broken_manifest()
+    {
+        var dir = Directory.CreateTempSubdirectory("k8s-bad-").FullName;
+        try
+        {
+            var bad = Path.Combine(dir, "bad.yaml");
+            await File.WriteAllTextAsync(bad, "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  minReplicaCount: zero\n  triggers: []\n");
+            var (code, output) = await ValidateAsync(null, bad);
+            Assert.NotEqual(0, code);
+            Assert.Contains("minReplicaCount", output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>Each tier in the AppHost's configuration: resource name, queue, and its policy (shared values plus its own).</summary>
+    private static IEnumerable<(string Tier, string Queue, ScalingPolicy Policy)> AppHostTiers()
+    {
+        var embedding = new ConfigurationBuilder().AddJsonFile(Path.Combine(TestEnvironment.RepoRoot, "src", "Embedding.AppHost", "appsettings.json"))
+            .Build().GetSection("Embedding").Get<Embedding.AppHost.EmbeddingSettings>()!;
+        Assert.Equal(4, embedding.Tiers.Count);
+        return embedding.Tiers.Select(t => (t.ResourceName, $"embed-{t.Name}", embedding.Scaling.For(t.Scaling)));
+    }
+
+    private static async Task<List<JsonNode>> PublishAndValidateAsync(params string[] settings)
+    {
+        var dir = Directory.CreateTempSubdirectory("k8s-").FullName;
+        try
+        {
+            await AppHostPublisher.PublishAsync("kubernetes", dir, settings);
+            var json = Path.Combine(dir, "all.json");
+            var (code, output) = await ValidateAsync(json, Directory.GetFiles(dir, "*.yaml"));
+            Assert.True(code == 0, "schema validation failed:\n" + output);
+            return JsonNode.Parse(await File.ReadAllTextAsync(json))!.AsArray().Select(n => n!).ToList();
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static Task<(int, string)> ValidateAsync(string? jsonOut, params string[] files)
+    {
+        var tool = Path.Combine(TestEnvironment.RepoRoot, "tools", "k8s-validate");
+        Assert.True(Directory.Exists(Path.Combine(tool, "node_modules")), "run `npm ci --prefix tools/k8s-validate` (test.sh does)");
+        var start = new ProcessStartInfo("node") { WorkingDirectory = tool, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("validate.mjs");
+        if (jsonOut is not null) { start.ArgumentList.Add("--json"); start.ArgumentList.Add(jsonOut); }
+        foreach (var f in files) start.ArgumentList.Add(f);
+        return AppHostPublisher.RunAsync(start, TimeSpan.FromMinutes(1));
+    }
+
+    private static JsonNode Find(List<JsonNode> objects, string kind, string name, bool required = true)
+    {
+        var found = objects.SingleOrDefault(o => o["kind"]!.GetValue<string>() == kind && o["metadata"]!["name"]!.GetValue<string>() == name);
+        if (required) Assert.True(found is not null, $"no {kind}/{name} in the published manifests");
+        return found!;
+    }
+}
