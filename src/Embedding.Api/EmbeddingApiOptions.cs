@@ -24,6 +24,17 @@ public sealed class EmbeddingApiOptions
     /// <summary>The task used for <c>input_type: "query"</c> when the request names no instruction.</summary>
     [Required] public string DefaultQueryInstruction { get; set; } = "Given a web search query, retrieve relevant passages that answer the query";
 
+    /// <summary>Tokens one input may have (OpenAI: 8192); longer inputs are rejected, or cut with "truncate": true.</summary>
+    [Range(1, 1_000_000)] public int MaxTokensPerInput { get; set; } = 8192;
+
+    /// <summary>Tokens all inputs of one request may have together (OpenAI: 300,000).</summary>
+    [Range(1, 100_000_000)] public long MaxTokensPerRequest { get; set; } = 300_000;
+
+    /// <summary>Requests in flight at once in this API process; beyond it, 503 + Retry-After instead of growing memory.</summary>
+    [Range(1, 1_000_000)] public int MaxConcurrentRequests { get; set; } = 1024;
+
+    public AuthOptions Auth { get; set; } = new();
+
     public CacheOptions Cache { get; set; } = new();
 
     public ModelOptions? Find(string name) =>
@@ -57,4 +68,41 @@ public sealed class CacheOptions
 
     /// <summary>Redis calls slower than this count as misses, so a sick Redis cannot slow requests down much.</summary>
     [Range(10, 60_000)] public int RedisTimeoutMilliseconds { get; set; } = 500;
+}
+
+/// <summary>API keys, and what each may do. No keys: the API is open (development only; logged at start).</summary>
+public sealed class AuthOptions
+{
+    public List<ApiKeyOptions> Keys { get; set; } = [];
+
+    /// <summary>Defaults for keys that set no limit of their own (OpenAI's first tier for embeddings: 3,000 RPM, 1M TPM). 0 = unlimited.</summary>
+    [Range(0, int.MaxValue)] public int RequestsPerMinute { get; set; } = 3000;
+    [Range(0, long.MaxValue)] public long TokensPerMinute { get; set; } = 1_000_000;
+
+    /// <summary>A key's limits: its own, else the defaults. The anonymous caller of an open API is not limited.</summary>
+    public (int RequestsPerMinute, long TokensPerMinute) LimitsFor(string keyName)
+    {
+        if (Keys.Count == 0) return (0, 0);
+        var key = Keys.FirstOrDefault(k => k.Name == keyName);
+        return (key?.RequestsPerMinute ?? RequestsPerMinute, key?.TokensPerMinute ?? TokensPerMinute);
+    }
+}
+
+public sealed class ApiKeyOptions
+{
+    /// <summary>Who the key belongs to; the only part of it that logs, traces and metrics show.</summary>
+    [Required] public string Name { get; set; } = "";
+
+    /// <summary>SHA-256 of the key, hex (<c>printf %s "$KEY" | sha256sum</c>); the key itself is never stored.</summary>
+    [Required] public string Sha256 { get; set; } = "";
+
+    /// <summary>Models this key may use (names or aliases); empty = all.</summary>
+    public List<string> Models { get; set; } = [];
+
+    public int? RequestsPerMinute { get; set; }
+    public long? TokensPerMinute { get; set; }
+
+    public static string Hash(string key) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)));
+
+    public static string NormaliseHash(string hash) => hash.Trim().ToLowerInvariant().Replace("sha256:", "");
 }

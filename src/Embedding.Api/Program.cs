@@ -7,6 +7,7 @@ builder.AddApplicationServices();
 
 var app = builder.Build();
 app.UseOpenAIErrors();
+app.UseApiAccess();
 app.MapDefaultEndpoints();
 app.MapEmbeddingsApi();
 app.Run();

@@ -28,17 +28,27 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
             return;
         }
 
+        // The request's own limits (the API's, at most the model's context) are checked before any model time is spent.
+        var limit = message.MaxTokensPerInput > 0 ? Math.Min(message.MaxTokensPerInput, backend.MaxInputTokens) : backend.MaxInputTokens;
         var tokenized = new TokenizedText[message.Texts.Count];
+        long total = 0;
         for (var i = 0; i < tokenized.Length; i++)
         {
-            tokenized[i] = backend.Tokenize(message.Texts[i], message.Truncate);
-            if (tokenized[i].TokenCount > backend.MaxInputTokens)
+            tokenized[i] = backend.Tokenize(message.Texts[i], message.Truncate, limit);
+            total += tokenized[i].TokenCount;
+            if (tokenized[i].TokenCount > limit)
             {
                 await context.RespondAsync(new EmbedRejected(i, "context_length_exceeded",
-                    $"Input {i} has {tokenized[i].TokenCount} tokens; the model's limit is {backend.MaxInputTokens}. " +
+                    $"Input {i} has {tokenized[i].TokenCount} tokens; the limit is {limit}. " +
                     "Shorten it, or send \"truncate\": true to cut it to the limit."));
                 return;
             }
+        }
+        if (message.MaxTotalTokens > 0 && total > message.MaxTotalTokens)
+        {
+            await context.RespondAsync(new EmbedRejected(-1, "max_tokens_per_request",
+                $"The inputs have {total} tokens together; one request may have at most {message.MaxTotalTokens}. Split them over several requests."));
+            return;
         }
 
         // Not context.CancellationToken: MassTransit cancels it when the bus stops, and a stopping worker

@@ -55,6 +55,31 @@ public sealed class BadInputTests(StackFixture fixture) : IClassFixture<StackFix
         { "truncate not boolean", "{\"model\": \"" + M + "\", \"input\": \"a\", \"truncate\": \"yes\"}", 400, "truncate" },
         { "deep json", "{\"model\": \"" + M + "\", \"input\": \"a\", \"x\": " + new string('[', 100) + new string(']', 100) + "}", 400, null },
         { "unknown model", "{\"model\": \"no-such-model\", \"input\": \"a\"}", 404, "model" },
+        // Hostile shapes and values.
+        { "empty object", "{}", 400, "model" },
+        { "model array", "{\"model\": [\"" + M + "\"], \"input\": \"a\"}", 400, "model" },
+        { "model object", "{\"model\": {\"id\": \"" + M + "\"}, \"input\": \"a\"}", 400, "model" },
+        { "very long model", "{\"model\": \"" + new string('m', 20_000) + "\", \"input\": \"a\"}", 404, "model" },
+        { "model with NUL", "{\"model\": \"" + M + "\\u0000\", \"input\": \"a\"}", 404, "model" },
+        { "deeply nested input", "{\"model\": \"" + M + "\", \"input\": [[[[\"a\"]]]]}", 400, "input[0]" },
+        { "lone surrogate escape", "{\"model\": \"" + M + "\", \"input\": \"a\\ud800b\"}", 400, null },
+        { "lone surrogate in array", "{\"model\": \"" + M + "\", \"input\": [\"ok\", \"\\udfff\"]}", 400, null },
+        { "dimensions beyond long", "{\"model\": \"" + M + "\", \"input\": \"a\", \"dimensions\": 99999999999999999999999}", 400, "dimensions" },
+        { "dimensions NaN literal", "{\"model\": \"" + M + "\", \"input\": \"a\", \"dimensions\": NaN}", 400, null },
+        { "dimensions boolean", "{\"model\": \"" + M + "\", \"input\": \"a\", \"dimensions\": true}", 400, "dimensions" },
+        { "dimensions array", "{\"model\": \"" + M + "\", \"input\": \"a\", \"dimensions\": [64]}", 400, "dimensions" },
+        { "empty encoding_format", "{\"model\": \"" + M + "\", \"input\": \"a\", \"encoding_format\": \"\"}", 400, "encoding_format" },
+        { "instruction not a string", "{\"model\": \"" + M + "\", \"input\": \"a\", \"instruction\": 5}", 400, "instruction" },
+        { "input_type number", "{\"model\": \"" + M + "\", \"input\": \"a\", \"input_type\": 1}", 400, "input_type" },
+        { "truncate number", "{\"model\": \"" + M + "\", \"input\": \"a\", \"truncate\": 1}", 400, "truncate" },
+        { "trailing garbage", "{\"model\": \"" + M + "\", \"input\": \"a\"} trailing", 400, null },
+        { "two documents", "{\"model\": \"" + M + "\", \"input\": \"a\"}{\"model\": \"x\"}", 400, null },
+        { "comment in json", "{/* hi */ \"model\": \"" + M + "\", \"input\": \"a\"}", 400, null },
+        { "single quotes", "{'model': '" + M + "', 'input': 'a'}", 400, null },
+        { "trailing comma", "{\"model\": \"" + M + "\", \"input\": [\"a\",],}", 400, null },
+        { "unterminated string", "{\"model\": \"" + M + "\", \"input\": \"a}", 400, null },
+        { "deep object", "{\"model\": \"" + M + "\", \"input\": \"a\", \"x\": " + string.Concat(Enumerable.Repeat("{\"a\":", 5000)) + "1" + new string('}', 5000) + "}", 400, null },
+        { "huge array of empties", "{\"model\": \"" + M + "\", \"input\": [" + string.Join(",", Enumerable.Repeat("\"\"", 2000)) + "]}", 400, "input[0]" },
     };
 
     [Theory]
@@ -78,6 +103,47 @@ public sealed class BadInputTests(StackFixture fixture) : IClassFixture<StackFix
         content.Headers.ContentType = new("application/json");
 
         await AssertOpenAIError(await fixture.Stack.Client.PostAsync("/v1/embeddings", content), 400, "invalid utf-8");
+        await AssertStillServing();
+    }
+
+    /// <summary>Bytes that are not UTF-8 JSON, whatever the headers claim.</summary>
+    [Theory]
+    [InlineData("utf-16 body", "application/json; charset=utf-16")]
+    [InlineData("utf-16 body, no charset", "application/json")]
+    [InlineData("latin-1 body", "application/json; charset=iso-8859-1")]
+    [InlineData("overlong utf-8", "application/json")]
+    [InlineData("xml body", "application/xml")]
+    public async Task Other_encodings_are_400(string name, string contentType)
+    {
+        var json = $"{{\"model\": \"{fixture.Stack.Model}\", \"input\": \"caf\u00e9\"}}";
+        var bytes = name switch
+        {
+            "utf-16 body" or "utf-16 body, no charset" => Encoding.Unicode.GetBytes(json),
+            "latin-1 body" => Encoding.Latin1.GetBytes(json),
+            "overlong utf-8" => Encoding.UTF8.GetBytes(json).Concat(Array.Empty<byte>()).ToArray() is var b
+                ? [.. b[..^3], 0xC0, 0xAF, .. b[^3..]] : [],
+            _ => Encoding.UTF8.GetBytes("<request><model>m</model></request>"),
+        };
+        var content = new ByteArrayContent(bytes);
+        content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+
+        await AssertOpenAIError(await fixture.Stack.Client.PostAsync("/v1/embeddings", content), 400, name);
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task Header_abuse_gets_an_openai_error_or_is_ignored_never_a_5xx()
+    {
+        // A thousand junk headers, a huge one, and a lying Content-Length-free chunked body: still a clean answer.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/embeddings")
+        {
+            Content = new StringContent("{\"model\": 7}", Encoding.UTF8, "application/json"),
+        };
+        for (var i = 0; i < 1000; i++) request.Headers.TryAddWithoutValidation($"X-Junk-{i}", new string('j', 50));
+        request.Headers.TryAddWithoutValidation("X-Huge", new string('h', 60_000));
+        request.Headers.TryAddWithoutValidation("Authorization", "Bearer " + new string('k', 10_000));
+        var error = await AssertOpenAIError(await fixture.Stack.Client.SendAsync(request), 400, "header abuse");
+        Assert.Equal("model", error.GetProperty("param").GetString());
         await AssertStillServing();
     }
 

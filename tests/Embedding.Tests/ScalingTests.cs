@@ -5,12 +5,11 @@ using Embedding.AppHost.Scaling;
 using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
 using Embedding.Worker.Backends;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Embedding.Tests;
 
 /// <summary>The scaling policy as a pure function, and the autoscaler taking a tier from zero and back on real RabbitMQ.</summary>
-public sealed class ScalingTests
+public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly ScalingPolicy Policy = new()
     {
@@ -67,7 +66,8 @@ public sealed class ScalingTests
         var replicas = new StackReplicas(stack);
         var management = new Uri(TestEnvironment.RabbitMqManagement);
         await using var probe = new QueueDepthProbe(management, TestEnvironment.RabbitMq);
-        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetDepthAsync, replicas, NullLogger.Instance);
+        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetDepthAsync, replicas,
+            new TestOutputLogger(output, "autoscaler"));
         using var stop = new CancellationTokenSource();
         var scaling = autoscaler.RunAsync(stop.Token);
         try
@@ -104,11 +104,11 @@ public sealed class ScalingTests
 
         public (int Current, int Starting) Count() => (stack.WorkerCount, 0);
 
-        public Task StartOneAsync(CancellationToken ct)
+        public async Task StartOneAsync(CancellationToken ct)
         {
-            stack.StartWorker();
+            // Starting a host blocks while it starts: keep that off the thread pool.
+            await Task.Factory.StartNew(stack.StartWorker, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             Peak = Math.Max(Peak, stack.WorkerCount);
-            return Task.CompletedTask;
         }
 
         public Task StopOneAsync(CancellationToken ct) => stack.StopOneWorkerAsync();

@@ -28,7 +28,7 @@ public sealed class TokenBudgetBatcherTests
         public int Dimensions => 8;
         public int MaxInputTokens => 10_000;
         public bool PadsBatches => pads;
-        public TokenizedText Tokenize(string text, bool truncate) => new(text, [], int.Parse(text));
+        public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => new(text, [], int.Parse(text));
         public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken ct)
         {
             lock (Batches) Batches.Add(batch.Select(b => b.TokenCount).ToArray());
@@ -130,7 +130,9 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
         _engine.MapGet("/health", () => _healthy ? Results.Ok() : Results.StatusCode(503));
         _engine.MapPost("/v1/embeddings", async ctx =>
         {
-            Requests.Add(await JsonSerializer.DeserializeAsync<JsonElement>(ctx.Request.Body));
+            var body = await JsonSerializer.DeserializeAsync<JsonElement>(ctx.Request.Body);
+            lock (Requests) Requests.Add(body);
+            ctx.Items["body"] = body;  // this call's own request, whatever else runs concurrently
             await _handler(ctx);
         });
         await _engine.StartAsync();
@@ -223,6 +225,46 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
         var vector = json.GetProperty("data")[1].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray();
         Assert.True(VectorMath.Cosine(FakeBackend.VectorFor("gpu two", 64), vector) > 0.99999);  // renormalised: equal up to rounding
         Assert.Equal(2, calls);
+    }
+
+    /// <summary>
+    /// An engine that answers one input with garbage (a wrong-length vector) every time: that request fails with a
+    /// retryable error after bounded retries, its message is parked in the error queue instead of looping, and a good
+    /// request batched with it is still answered.
+    /// </summary>
+    [Fact]
+    public async Task A_poisoned_input_fails_only_its_own_request_and_its_message_is_parked_not_looped()
+    {
+        var poisonCalls = 0;
+        _handler = ctx =>
+        {
+            var inputs = ((JsonElement)ctx.Items["body"]!).GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            if (inputs.Contains("poison")) Interlocked.Increment(ref poisonCalls);
+            return Answer(ctx, inputs.Select(t => t == "poison" ? new float[10] : FakeBackend.VectorFor(t, 64)).ToArray());
+        };
+        await using var stack = new EmbeddingStack(backend: "OpenAI", redis: null, worker: new()
+        {
+            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "Qwen/Qwen3-Embedding-4B",
+            ["Worker:OpenAI:Dimensions"] = "64", ["Worker:MaxWaitMilliseconds"] = "200",  // wait, so both land in one batch
+        });
+
+        var poisoned = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "poison" });
+        var good = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "healthy" });
+
+        Assert.Equal(HttpStatusCode.OK, (await good).StatusCode);
+        var failed = await poisoned;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
+        Assert.True(failed.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+
+        var queue = EmbeddingQueues.ForModel(stack.Model) + "_error";
+        await using var management = new Embedding.AppHost.Scaling.QueueDepthProbe(new Uri(TestEnvironment.RabbitMqManagement));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await management.GetDepthAsync(queue, default) < 1 && DateTime.UtcNow < deadline) await Task.Delay(250);
+        Assert.Equal(1, await management.GetDepthAsync(queue, default));
+        var calls = poisonCalls;
+        await Task.Delay(3000);
+        Assert.Equal(calls, poisonCalls);  // no more attempts: parked, not looping
+        Assert.InRange(calls, 2, 12);      // the first try, the retries, then it stops
     }
 
     [Fact]

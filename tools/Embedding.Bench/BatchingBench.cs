@@ -78,7 +78,7 @@ public static class BatchingBench
         public int Dimensions => inner.Dimensions;
         public int MaxInputTokens => inner.MaxInputTokens;
         public bool PadsBatches => inner.PadsBatches;
-        public TokenizedText Tokenize(string text, bool truncate) => inner.Tokenize(text, truncate);
+        public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => inner.Tokenize(text, truncate, maxTokens);
         public Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken ct)
         {
             Interlocked.Increment(ref _batches);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Embedding.Api.Security;
 using Embedding.Api.Services;
 using Embedding.Contracts;
 using Microsoft.AspNetCore.Http.Features;
@@ -14,15 +15,24 @@ public static class EmbeddingsApi
 
     public static IEndpointRouteBuilder MapEmbeddingsApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/v1");
+        var api = app.MapGroup("/v1").RequireAuthorization().RequireRateLimiting(RateLimits.PerKey);
         api.MapPost("/embeddings", CreateEmbeddings);
         api.MapGet("/models", ListModels);
         api.MapGet("/models/{**id}", GetModel);
         return app;
     }
 
-    private static async Task CreateEmbeddings(HttpContext http, EmbeddingRequestParser parser, EmbeddingService service, IOptions<EmbeddingApiOptions> options)
+    private static async Task CreateEmbeddings(HttpContext http, EmbeddingRequestParser parser, EmbeddingService service,
+                                               TokenQuotas quotas, IOptions<EmbeddingApiOptions> options)
     {
+        var key = http.User.KeyName();
+        var tokensPerMinute = options.Value.Auth.LimitsFor(key).TokensPerMinute;
+        if (!quotas.TryStart(key, tokensPerMinute, out var wait))
+        {
+            await RateLimits.RateLimited($"Rate limit reached for tokens: key '{key}' may use {tokensPerMinute} tokens per minute.",
+                "tokens", (int)Math.Ceiling(wait.TotalSeconds)).WriteAsync(http.Response);
+            return;
+        }
         var limit = options.Value.MaxRequestBodyBytes;
         var (body, tooLarge) = await ReadBodyAsync(http, limit);
         if (tooLarge)
@@ -33,18 +43,19 @@ public static class EmbeddingsApi
         try
         {
             var (request, error) = parser.Parse(body.WrittenMemory);
-            if (error is not null)
+            if (error is not null || !http.User.MayUse(request!.Model))
             {
-                await error.WriteAsync(http.Response);
+                await (error ?? OpenAIError.ModelNotFound(request!.RequestedModel)).WriteAsync(http.Response);
                 return;
             }
-            var (result, failure) = await service.EmbedAsync(request!, http.RequestAborted);
+            var (result, failure) = await service.EmbedAsync(request, http.RequestAborted);
             if (failure is not null)
             {
                 await failure.WriteAsync(http.Response);
                 return;
             }
-            await WriteEmbeddingsAsync(http.Response, request!, result!);
+            quotas.Charge(key, tokensPerMinute, result!.PromptTokens);
+            await WriteEmbeddingsAsync(http.Response, request, result);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
@@ -122,15 +133,15 @@ public static class EmbeddingsApi
         writer.WriteEndObject();
     }
 
-    private static IResult ListModels(IOptions<EmbeddingApiOptions> options) => Results.Json(new
+    private static IResult ListModels(HttpContext http, IOptions<EmbeddingApiOptions> options) => Results.Json(new
     {
         @object = "list",
-        data = options.Value.Models.Select(Describe),
+        data = options.Value.Models.Where(http.User.MayUse).Select(Describe),
     });
 
     private static async Task GetModel(HttpContext http, string id, IOptions<EmbeddingApiOptions> options)
     {
-        if (options.Value.Find(id) is not { } model)
+        if (options.Value.Find(id) is not { } model || !http.User.MayUse(model))
         {
             await OpenAIError.ModelNotFound(id).WriteAsync(http.Response);
             return;

@@ -11,7 +11,7 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
         new(StatusCodes.Status400BadRequest, message, "invalid_request_error", param, code);
 
     public static OpenAIError ModelNotFound(string model) =>
-        new(StatusCodes.Status404NotFound, $"The model '{model}' does not exist. GET /v1/models lists the models served here.",
+        new(StatusCodes.Status404NotFound, $"The model '{model}' does not exist or you do not have access to it. GET /v1/models lists the models you can use.",
             "invalid_request_error", "model", "model_not_found");
 
     public static OpenAIError TooLarge(long limit) =>

@@ -1,5 +1,7 @@
 using Embedding.Api.Apis;
+using Embedding.Api.Security;
 using Embedding.Api.Services;
+using Microsoft.AspNetCore.Authentication;
 using Embedding.Contracts;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
@@ -19,7 +21,18 @@ public static class Extensions
             .ValidateDataAnnotations()
             .Validate(o => o.Models.Count > 0 && o.Models.All(m => m.Name.Length > 0 && m.Dimensions > 0),
                 "Api:Models must list at least one model, each with a Name and its native Dimensions.")
+            .Validate(o => o.Auth.Keys.All(k => k.Name.Length > 0 && System.Text.RegularExpressions.Regex.IsMatch(ApiKeyOptions.NormaliseHash(k.Sha256), "^[0-9a-f]{64}$"))
+                           && o.Auth.Keys.Select(k => k.Name).Distinct().Count() == o.Auth.Keys.Count,
+                "Api:Auth:Keys: each key needs a unique Name and the SHA-256 of the key as 64 hex digits (printf %s \"$KEY\" | sha256sum).")
             .ValidateOnStart();
+
+        // Who is calling (API keys, hashed), how often (per key), and how much at once (the whole process).
+        builder.Services.AddAuthentication(ApiKeyHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(ApiKeyHandler.SchemeName, null);
+        builder.Services.AddAuthorization();
+        builder.Services.AddEmbeddingRateLimits();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<TokenQuotas>();
 
         // Redis is an optional second cache level. No health check: a Redis outage must not take the API out of rotation.
         if (!string.IsNullOrEmpty(builder.Configuration.GetConnectionString(CacheConnectionName)))
@@ -43,6 +56,16 @@ public static class Extensions
         builder.Services.AddSingleton<EmbeddingService>();
 
         builder.AddEmbeddingMessaging(waitUntilStarted: false);
+    }
+
+    /// <summary>Authentication, then per-key and in-flight limits, in that order (limits are per key).</summary>
+    public static void UseApiAccess(this WebApplication app)
+    {
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        if (app.Services.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value.Auth.Keys.Count == 0)
+            app.Logger.LogWarning("No API keys are configured (Api:Auth:Keys): the API accepts every caller. Configure keys before exposing it.");
     }
 
     /// <summary>Anything unexpected still answers in OpenAI's error shape, never an HTML page or an empty 500.</summary>

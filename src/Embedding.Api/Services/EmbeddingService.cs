@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Embedding.Api.Apis;
 using Embedding.Contracts;
+using Microsoft.Extensions.Options;
 
 namespace Embedding.Api.Services;
 
@@ -11,7 +12,7 @@ public sealed record EmbeddingResult(CachedEmbedding[] Embeddings, long PromptTo
 /// The request path: apply the query instruction, compute each distinct text once, answer what the
 /// cache knows, send the rest to a worker, remember the answers.
 /// </summary>
-public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher dispatcher, ApiMetrics metrics)
+public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher dispatcher, ApiMetrics metrics, IOptions<EmbeddingApiOptions> options)
 {
     public async Task<(EmbeddingResult? Result, OpenAIError? Error)> EmbedAsync(EmbeddingRequest request, CancellationToken ct)
     {
@@ -44,7 +45,11 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
 
         if (missing.Count > 0)
         {
-            var (answer, rejected, error) = await dispatcher.EmbedAsync(model, missing.Select(s => texts[s]).ToArray(), request.Truncate, ct);
+            // The worker checks the request's token limit before spending model time: what the cache already answered counts too.
+            long cachedTokens = 0;
+            for (var i = 0; i < slot.Length; i++) if (found[slot[i]] is { } hit) cachedTokens += hit.Tokens;
+            var budget = Math.Max(1, options.Value.MaxTokensPerRequest - cachedTokens);
+            var (answer, rejected, error) = await dispatcher.EmbedAsync(model, missing.Select(s => texts[s]).ToArray(), request.Truncate, budget, ct);
             if (error is not null) return (null, error);
             if (rejected is not null) return (null, Rejection(rejected, missing, slot));
 
@@ -65,6 +70,9 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
             result[i] = found[slot[i]]!;
             tokens += result[i].Tokens;
         }
+        if (tokens > options.Value.MaxTokensPerRequest)
+            return (null, OpenAIError.Invalid($"The inputs have {tokens} tokens together; one request may have at most {options.Value.MaxTokensPerRequest}. Split them over several requests.",
+                                              "input", "max_tokens_per_request"));
         metrics.Served(model, result.Length, tokens);
         return (new EmbeddingResult(result, tokens), null);
     }

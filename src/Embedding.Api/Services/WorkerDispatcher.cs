@@ -18,13 +18,13 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
     private readonly EmbeddingApiOptions _options = options.Value;
 
     public async Task<(TextsEmbedded? Answer, EmbedRejected? Rejected, OpenAIError? Error)> EmbedAsync(
-        string model, IReadOnlyList<string> texts, bool truncate, CancellationToken ct)
+        string model, IReadOnlyList<string> texts, bool truncate, long maxTotalTokens, CancellationToken ct)
     {
         var client = _clients.GetOrAdd(model, m => clientFactory.CreateRequestClient<EmbedTexts>(
             new Uri($"queue:{EmbeddingQueues.ForModel(m)}"), RequestTimeout.After(s: _options.RequestTimeoutSeconds)));
         try
         {
-            var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(new EmbedTexts(model, texts, truncate), ct);
+            var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens), ct);
             if (response.Is(out Response<TextsEmbedded>? embedded))
             {
                 var answer = embedded.Message;

@@ -50,6 +50,7 @@ public sealed class QueueAutoscaler(string queue, ScalingPolicy policy, Func<str
         if (depth > 0) _lastActivity = now;
         var (current, starting) = replicas.Count();
         var desired = policy.DesiredReplicas(depth, current, now - _lastActivity, starting);
+        logger.LogDebug("{Queue}: depth {Depth}, replicas {Current} ({Starting} starting), desired {Desired}", queue, depth, current, starting, desired);
         if (desired == current) return desired;
 
         logger.LogInformation("Scaling {Queue}: depth {Depth}, replicas {Current} -> {Desired}", queue, depth, current, desired);

@@ -22,8 +22,12 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
 
     public async Task<int> GetDepthAsync(string queue, CancellationToken ct)
     {
+        // Existence is not sampled: a queue is listed as soon as it is declared. Only an existing queue is declared
+        // passively (a passive declare of a missing one closes the channel, which the client does not always survive quickly).
+        var sampled = await GetSampledDepthAsync(queue, ct);
+        if (sampled is null) return 0;
         var ready = amqpUri is null ? 0 : await GetReadyNowAsync(queue, ct);
-        return Math.Max(ready, await GetSampledDepthAsync(queue, ct));
+        return Math.Max(ready, sampled.Value);
     }
 
     private async Task<int> GetReadyNowAsync(string queue, CancellationToken ct)
@@ -33,10 +37,12 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
             if (_connection is not null) await _connection.DisposeAsync();
             _connection = await new ConnectionFactory { Uri = new Uri(amqpUri!), ClientProvidedName = "embedding-autoscaler" }.CreateConnectionAsync(ct);
         }
-        await using var channel = await _connection.CreateChannelAsync(cancellationToken: ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        await using var channel = await _connection.CreateChannelAsync(cancellationToken: timeout.Token);
         try
         {
-            return (int)(await channel.QueueDeclarePassiveAsync(queue, ct)).MessageCount;
+            return (int)(await channel.QueueDeclarePassiveAsync(queue, timeout.Token)).MessageCount;
         }
         catch (OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 404)
         {
@@ -44,10 +50,11 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
         }
     }
 
-    private async Task<int> GetSampledDepthAsync(string queue, CancellationToken ct)
+    /// <summary>The management API's depth, or null where the queue does not exist.</summary>
+    private async Task<int?> GetSampledDepthAsync(string queue, CancellationToken ct)
     {
         using var response = await _http.GetAsync($"api/queues/%2F/{Uri.EscapeDataString(queue)}", ct);
-        if (response.StatusCode == HttpStatusCode.NotFound) return 0;
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
         response.EnsureSuccessStatusCode();
         var json = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
         // Right after a queue is declared its statistics are not sampled yet: count what is known.

@@ -14,7 +14,7 @@ public sealed class FakeBackend(FakeBackendOptions options) : IEmbeddingBackend
     public int MaxInputTokens => options.MaxInputTokens;
     public bool PadsBatches => false;
 
-    public TokenizedText Tokenize(string text, bool truncate) => new(text, [], TokenEstimate.Count(text));
+    public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => new(text, [], TokenEstimate.Count(text));
 
     public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken)
     {

@@ -21,8 +21,11 @@ public interface IEmbeddingBackend
     /// <summary>True when a batch costs (longest input x batch size) tokens, as with padded tensors.</summary>
     bool PadsBatches { get; }
 
-    /// <summary>Tokenises one text. Longer than <see cref="MaxInputTokens"/>: truncated when asked, else returned whole.</summary>
-    TokenizedText Tokenize(string text, bool truncate);
+    /// <summary>
+    /// Tokenises one text. Longer than <paramref name="maxTokens"/> (at most <see cref="MaxInputTokens"/>): cut to it
+    /// when <paramref name="truncate"/> is set, else returned whole (the caller rejects it).
+    /// </summary>
+    TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue);
 
     /// <summary>One L2-normalised vector of <see cref="Dimensions"/> values per input, in order.</summary>
     Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken);

@@ -49,10 +49,11 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         _outputName = _session.OutputMetadata.ContainsKey("last_hidden_state") ? "last_hidden_state" : _session.OutputNames[0];
     }
 
-    public TokenizedText Tokenize(string text, bool truncate)
+    public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue)
     {
         var ids = _tokenizer.Encode(text);
-        if (truncate && ids.Length > MaxInputTokens) ids = _tokenizer.Truncate(ids, MaxInputTokens);
+        var limit = Math.Min(maxTokens, MaxInputTokens);
+        if (truncate && ids.Length > limit) ids = _tokenizer.Truncate(ids, limit);
         return new TokenizedText(text, ids, ids.Length);
     }
 

@@ -32,13 +32,14 @@ public sealed class OpenAICompatibleBackend : IEmbeddingBackend
         if (!string.IsNullOrWhiteSpace(options.TokenizerPath)) _tokenizer = new Qwen3Tokenizer(options.TokenizerPath);
     }
 
-    public TokenizedText Tokenize(string text, bool truncate)
+    public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue)
     {
         if (_tokenizer is null) return new TokenizedText(text, [], TokenEstimate.Count(text));
         var ids = _tokenizer.Encode(text);
-        if (truncate && ids.Length > MaxInputTokens)
+        var limit = Math.Min(maxTokens, MaxInputTokens);
+        if (truncate && ids.Length > limit)
         {
-            ids = _tokenizer.Truncate(ids, MaxInputTokens);
+            ids = _tokenizer.Truncate(ids, limit);
             text = _tokenizer.Decode(ids);  // the engine tokenises again, so send the shortened text
         }
         return new TokenizedText(text, [], ids.Length);

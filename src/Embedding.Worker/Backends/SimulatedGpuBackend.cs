@@ -16,7 +16,7 @@ public sealed class SimulatedGpuBackend(SimulatedGpuOptions options) : IEmbeddin
     public int MaxInputTokens => options.MaxInputTokens;
     public bool PadsBatches => options.PadsBatches;
 
-    public TokenizedText Tokenize(string text, bool truncate) => new(text, [], TokenEstimate.Count(text));
+    public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => new(text, [], TokenEstimate.Count(text));
 
     /// <summary>Seconds one forward pass over this batch takes, by the latency model.</summary>
     public double ForwardSeconds(IReadOnlyList<TokenizedText> batch)

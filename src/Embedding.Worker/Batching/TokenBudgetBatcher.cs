@@ -148,7 +148,15 @@ public sealed class TokenBudgetBatcher : BackgroundService
         try
         {
             var vectors = await _backend.EmbedAsync(batch.Select(p => p.Text).ToList(), CancellationToken.None);
-            Check(vectors, batch.Count);
+            if (Problem(vectors, batch.Count) is { } problem)
+            {
+                if (batch.Count == 1) throw new BackendException(problem);
+                // One poisoned input (NaN, wrong length) must not fail the requests batched with it: embed each text
+                // alone, so only the request that owns the bad one fails. Transport errors are not retried this way.
+                _logger.LogWarning("Backend answered a batch of {Count} with unusable vectors ({Problem}); embedding its texts one by one", batch.Count, problem);
+                foreach (var pending in batch) await RunAloneAsync(pending);
+                return;
+            }
             for (var i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(vectors[i]);
             _metrics.RecordBatch(batch.Count, tokens, Stopwatch.GetElapsedTime(started));
         }
@@ -165,16 +173,30 @@ public sealed class TokenBudgetBatcher : BackgroundService
         }
     }
 
-    /// <summary>Backends are checked here, once: a wrong count, length or a NaN is an error, never an answer.</summary>
-    private void Check(float[][] vectors, int expected)
+    private async Task RunAloneAsync(Pending pending)
     {
-        if (vectors.Length != expected) throw new BackendException($"Backend returned {vectors.Length} vectors for {expected} texts.");
+        try
+        {
+            var vectors = await _backend.EmbedAsync([pending.Text], CancellationToken.None);
+            if (Problem(vectors, 1) is { } problem) throw new BackendException(problem);
+            pending.Result.TrySetResult(vectors[0]);
+        }
+        catch (Exception ex)
+        {
+            pending.Result.TrySetException(ex as BackendException ?? new BackendException($"Backend failed: {ex.Message}", ex));
+        }
+    }
+
+    /// <summary>Backends are checked here, once: a wrong count, length or a NaN is an error, never an answer.</summary>
+    private string? Problem(float[][] vectors, int expected)
+    {
+        if (vectors.Length != expected) return $"Backend returned {vectors.Length} vectors for {expected} texts.";
         foreach (var v in vectors)
         {
-            if (v is null || v.Length != _backend.Dimensions)
-                throw new BackendException($"Backend returned a vector of {v?.Length ?? 0} values, expected {_backend.Dimensions}.");
-            if (!VectorMath.IsFinite(v)) throw new BackendException("Backend returned a vector with NaN or infinite values.");
+            if (v is null || v.Length != _backend.Dimensions) return $"Backend returned a vector of {v?.Length ?? 0} values, expected {_backend.Dimensions}.";
+            if (!VectorMath.IsFinite(v)) return "Backend returned a vector with NaN or infinite values.";
         }
+        return null;
     }
 
     private sealed record Pending(TokenizedText Text, CancellationToken CancellationToken, long EnqueuedAt, ActivityContext Parent)

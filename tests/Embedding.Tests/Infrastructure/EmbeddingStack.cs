@@ -15,6 +15,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
     private readonly List<WebApplicationFactory<WorkerOptions>> _workers = [];
     private readonly Dictionary<string, string?> _workerSettings;
     private readonly WebApplicationFactory<EmbeddingApiOptions> _api;
+    private readonly Action<IWebHostBuilder>? _configure;
 
     public string Model { get; }
     public int Dimensions { get; }
@@ -24,8 +25,9 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
     public EmbeddingStack(string backend = "Onnx", string? redis = "default", int requestTimeoutSeconds = 30,
                           int workers = 1, Dictionary<string, string?>? worker = null, Dictionary<string, string?>? api = null,
-                          string? model = null)
+                          string? model = null, Action<IWebHostBuilder>? configure = null)
     {
+        _configure = configure;
         Model = model ?? NewModelName();
         Dimensions = backend == "Onnx" ? ReferenceData.Load().HiddenSize : 64;
         _workerSettings = new Dictionary<string, string?>
@@ -84,10 +86,11 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
     public Dictionary<string, string?> WorkerSettings => new(_workerSettings);
 
-    private static void Apply(IWebHostBuilder builder, Dictionary<string, string?> settings)
+    private void Apply(IWebHostBuilder builder, Dictionary<string, string?> settings)
     {
         builder.UseEnvironment("Testing");
         foreach (var (key, value) in settings) builder.UseSetting(key, value);
+        _configure?.Invoke(builder);  // e.g. a test's own log sink, on the API and every worker
     }
 
     public async ValueTask DisposeAsync()

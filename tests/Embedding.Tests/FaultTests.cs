@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Embedding.Api.Services;
+using Embedding.Tests.Infrastructure;
+using Embedding.Worker.Backends;
+using StackExchange.Redis;
+
+namespace Embedding.Tests;
+
+/// <summary>Servers failing under a running system: each request is answered once (served, or a clear retryable error), none hangs, none is lost.</summary>
+public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    /// <summary>Redis stops: requests are served without it. Redis comes back: caching in Redis resumes.</summary>
+    [Fact]
+    public async Task Redis_stopped_serves_uncached_and_caching_resumes_when_it_returns()
+    {
+        var port = TestEnvironment.ClosedPort();
+        var redis = StartRedis(port);
+        try
+        {
+            await using var stack = new EmbeddingStack(backend: "Fake", redis: $"127.0.0.1:{port},abortConnect=false");
+            using var probe = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},abortConnect=false");
+
+            Assert.Equal(HttpStatusCode.OK, (await Embed(stack, "before the outage")).StatusCode);
+            await WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, "before the outage")), TimeSpan.FromSeconds(10));
+
+            redis.Kill();
+            await redis.WaitForExitAsync();
+            for (var i = 0; i < 5; i++)
+            {
+                var response = await Embed(stack, $"during the outage {i}");
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.Equal(FakeBackend.VectorFor($"during the outage {i}", 64), await VectorOf(response));
+            }
+
+            redis = StartRedis(port);  // empty: no persistence
+            var n = 0;
+            await WaitUntilAsync(async () =>
+            {
+                var text = $"after the outage {n++}";
+                Assert.Equal(HttpStatusCode.OK, (await Embed(stack, text)).StatusCode);
+                await Task.Delay(200);
+                return probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, text));
+            }, TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            if (!redis.HasExited) redis.Kill();
+            redis.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// RabbitMQ's broker application is stopped and started again (its own node, so other tests are unaffected)
+    /// while requests are in flight: API and worker reconnect; every request ends, in 200 or a retryable 503, and
+    /// new requests are served once the broker is back.
+    /// </summary>
+    [Fact]
+    public async Task RabbitMQ_restart_while_requests_are_in_flight_ends_every_request_and_service_resumes()
+    {
+        await using var broker = await Broker.StartAsync(output);
+        await using var stack = new EmbeddingStack(backend: "Fake", redis: null, requestTimeoutSeconds: 20,
+            api: new() { ["ConnectionStrings:messaging"] = broker.Amqp },
+            worker: new() { ["ConnectionStrings:messaging"] = broker.Amqp, ["Worker:Fake:DelayMilliseconds"] = "200" });
+        Assert.Equal(HttpStatusCode.OK, (await Embed(stack, "warm up")).StatusCode);
+
+        var inFlight = Enumerable.Range(0, 30).Select(async i =>
+        {
+            await Task.Delay(i * 50);
+            return await Embed(stack, $"in flight {i}");
+        }).ToList();
+        await Task.Delay(400);
+        await broker.CtlAsync("stop_app");
+        await Task.Delay(3000);
+        await broker.CtlAsync("start_app");
+
+        var ended = await Task.WhenAll(inFlight).WaitAsync(TimeSpan.FromSeconds(90));  // none hangs
+        foreach (var response in ended)
+        {
+            Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"got {(int)response.StatusCode}");
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable) Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        }
+        output.WriteLine($"{ended.Count(r => r.StatusCode == HttpStatusCode.OK)} served, {ended.Count(r => r.StatusCode != HttpStatusCode.OK)} told to retry");
+
+        // Back to normal: both sides reconnected.
+        var after = 0;
+        await WaitUntilAsync(async () => (await Embed(stack, $"after restart {after++}")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60));
+        for (var i = 0; i < 5; i++) Assert.Equal(HttpStatusCode.OK, (await Embed(stack, $"steady {i}")).StatusCode);
+    }
+
+    private static Task<HttpResponseMessage> Embed(EmbeddingStack stack, string text) =>
+        stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = text });
+
+    private static async Task<float[]> VectorOf(HttpResponseMessage response) =>
+        (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray();
+
+    private static Process StartRedis(int port)
+    {
+        var process = Process.Start(new ProcessStartInfo("redis-server", ["--bind", "127.0.0.1", "--port", port.ToString(), "--save", "", "--appendonly", "no"])
+            { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return process;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout) => await WaitUntilAsync(() => Task.FromResult(condition()), timeout);
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not met in time");
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>A RabbitMQ node of this test's own (scripts/test-servers.sh on free ports), stopped by PID at the end.</summary>
+    private sealed class Broker : IAsyncDisposable
+    {
+        private readonly string _state;
+        private readonly Dictionary<string, string> _env;
+        public string Amqp { get; }
+
+        private Broker(string state, Dictionary<string, string> env, string amqp) => (_state, _env, Amqp) = (state, env, amqp);
+
+        public static async Task<Broker> StartAsync(Xunit.Abstractions.ITestOutputHelper output)
+        {
+            var state = Directory.CreateTempSubdirectory("rabbit-fault-").FullName;
+            var amqpPort = FreePort(20000, 40000);  // the node's distribution port is AMQP + 20000: keep it below 65536
+            var env = new Dictionary<string, string>
+            {
+                ["STATE"] = state,
+                ["AMQP_PORT"] = amqpPort.ToString(),
+                ["MGMT_PORT"] = FreePort(20000, 40000).ToString(),
+                ["REDIS_PORT"] = new Uri("redis://" + TestEnvironment.Redis).Port.ToString(),  // already running: not started again
+            };
+            var broker = new Broker(state, env, $"amqp://guest:guest@127.0.0.1:{amqpPort}/");
+            var (code, text) = await broker.RunAsync("bash", Path.Combine(TestEnvironment.RepoRoot, "scripts", "test-servers.sh"));
+            output.WriteLine(text);
+            Assert.True(code == 0, "could not start a RabbitMQ node: " + text);
+            return broker;
+        }
+
+        private static int FreePort(int from, int to)
+        {
+            for (var attempt = 0; attempt < 100; attempt++)
+            {
+                var port = Random.Shared.Next(from, to);
+                try
+                {
+                    using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    return port;
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                }
+            }
+            throw new InvalidOperationException("no free port");
+        }
+
+        /// <summary>rabbitmqctl against this node, run directly (the packaged wrapper switches to the rabbitmq user and its cookie).</summary>
+        public async Task CtlAsync(string command)
+        {
+            var (code, text) = await RunAsync("/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", $"embedding-test-{_env["AMQP_PORT"]}@localhost", command);
+            Assert.True(code == 0, $"rabbitmqctl {command} failed: {text}");
+        }
+
+        private Task<(int, string)> RunAsync(string file, params string[] args)
+        {
+            var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var (k, v) in _env) start.Environment[k] = v;
+            start.Environment["HOME"] = Path.Combine(_state, "rabbitmq");
+            return AppHostPublisher.RunAsync(start, TimeSpan.FromMinutes(2));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await RunAsync("bash", Path.Combine(TestEnvironment.RepoRoot, "scripts", "test-servers.sh"), "stop");
+            try { Directory.Delete(_state, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}
