@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 DURATION="${DURATION:-180}"; RESTART_EVERY="${RESTART_EVERY:-30}"; CONNECTIONS="${CONNECTIONS:-16}"
+CACHE_MIB="${CACHE_MIB:-256}"   # the API's in-process cache budget (Api:Cache:MemoryBytes; 256 MiB is the default)
 MODEL=soak-tiny; API=http://127.0.0.1:5191
 TMP="$ROOT/bench/tmp"; mkdir -p "$TMP" bench/results
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
@@ -30,6 +31,7 @@ start_worker() {
 start_worker; start_worker
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" ConnectionStrings__cache="$EMBEDDING_TEST_REDIS" \
     Api__Models__0__Name=$MODEL Api__Models__0__Dimensions=128 Api__RequestTimeoutSeconds=60 \
+    Api__Cache__MemoryBytes=$((CACHE_MIB * 1024 * 1024)) \
     ASPNETCORE_URLS=$API Logging__LogLevel__Default=Warning \
     dotnet src/Embedding.Api/bin/Release/net10.0/Embedding.Api.dll >"$TMP/soak-api.log" 2>&1 &
 api=$!; pids+=($api)
@@ -77,12 +79,14 @@ pct() { awk -v p="$1" '$1 == p { print $2 }' <<<"$w"; }
 mem_first=$(awk -F, 'NR == 12 { print $2 }' "$TMP/soak-memory.csv")   # after ten seconds of warm-up
 mem_last=$(tail -1 "$TMP/soak-memory.csv" | cut -d, -f2)
 mem_peak=$(awk -F, 'NR > 1 && $2 > m { m = $2 } END { print m }' "$TMP/soak-memory.csv")
-out="bench/results/soak-$(date -u +%F).md"
+tag="$(date -u +%F)-l1-${CACHE_MIB}mib"
+out="bench/results/soak-$tag.md"
 cat >"$out" <<MD
 # Soak, $(date -u +%F)
 
 Machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); wrk, RabbitMQ, Redis, the API and both workers share them.
-Command: \`bash bench/soak.sh\` (DURATION=$DURATION s, $CONNECTIONS connections, a worker restart every $RESTART_EVERY s).
+Command: \`CACHE_MIB=$CACHE_MIB bash bench/soak.sh\` (DURATION=$DURATION s, $CONNECTIONS connections, a worker restart every $RESTART_EVERY s).
+API: in-process cache (L1) budget $CACHE_MIB MiB; Redis (L2) on.
 Workers: two, tiny TEST model (ONNX, 128 d); one in five requests repeats an earlier text.
 Restarts: $restarts ($((restarts - crashes)) graceful SIGTERM, $crashes SIGKILL crashes), each replaced at once.
 
@@ -91,7 +95,7 @@ Restarts: $restarts ($((restarts - crashes)) graceful SIGTERM, $crashes SIGKILL 
 | $requests | $non2xx | $sockerr | $(pct 50%) | $(pct 90%) | $(pct 99%) | $errors_queue | ${mem_first} MiB | ${mem_last} MiB | ${mem_peak} MiB |
 
 Memory growth over the run: $(awk -v a="$mem_first" -v b="$mem_last" 'BEGIN { printf "%+d MiB (%.2fx)", b - a, b / a }').
-Samples (one a second): \`bench/results/soak-$(date -u +%F)-memory.csv\`.
+Samples (one a second): \`bench/results/soak-$tag-memory.csv\`.
 MD
-cp "$TMP/soak-memory.csv" "bench/results/soak-$(date -u +%F)-memory.csv"
+cp "$TMP/soak-memory.csv" "bench/results/soak-$tag-memory.csv"
 cat "$out"
