@@ -18,7 +18,7 @@ public sealed class EmbeddingSettings
     public GpuSettings Gpu { get; set; } = new();
 
     /// <summary>How every worker tier follows its queue, here and when published (Kubernetes, Azure).</summary>
-    public Scaling.ScalingPolicy Scaling { get; set; } = new();
+    public Embedding.Contracts.ScalingPolicy Scaling { get; set; } = new();
 
     /// <summary>Image registry and tag for `--publisher kubernetes`.</summary>
     public KubernetesSettings Kubernetes { get; set; } = new();
@@ -53,7 +53,7 @@ public sealed class TierSettings
     public int? MaxWaitMilliseconds { get; set; }
 
     /// <summary>This tier's departures from Embedding:Scaling, if any.</summary>
-    public Scaling.ScalingOverrides? Scaling { get; set; }
+    public Embedding.Contracts.ScalingOverrides? Scaling { get; set; }
 
     public bool RunsOnGpu => string.Equals(Backend, "SGLang", StringComparison.OrdinalIgnoreCase);
 

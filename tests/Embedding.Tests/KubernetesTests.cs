@@ -1,3 +1,4 @@
+using Embedding.Contracts;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Embedding.AppHost.Scaling;

@@ -22,9 +22,14 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
     {
         var client = _clients.GetOrAdd(model, m => clientFactory.CreateRequestClient<EmbedTexts>(
             new Uri($"queue:{EmbeddingQueues.ForModel(m)}"), RequestTimeout.After(s: _options.RequestTimeoutSeconds)));
+        // MassTransit's timeout covers the wait for an answer; sending can also stall while the broker is down and the
+        // connection recovers. This bound covers both, so no request outlives its timeout.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds + 1));
         try
         {
-            var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens), ct);
+            var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(
+                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens), deadline.Token);
             if (response.Is(out Response<TextsEmbedded>? embedded))
             {
                 var answer = embedded.Message;
@@ -35,7 +40,7 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
             response.Is(out Response<EmbedRejected>? rejected);
             return (null, rejected!.Message, null);
         }
-        catch (RequestTimeoutException)
+        catch (Exception ex) when (ex is RequestTimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
         {
             return (null, null, Unavailable(
                 $"No embedding worker for '{model}' answered within {_options.RequestTimeoutSeconds} s. " +

@@ -1,3 +1,4 @@
+using Embedding.Contracts;
 using Microsoft.Extensions.Logging;
 
 namespace Embedding.AppHost.Scaling;

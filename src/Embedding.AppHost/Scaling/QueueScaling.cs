@@ -1,3 +1,4 @@
+using Embedding.Contracts;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

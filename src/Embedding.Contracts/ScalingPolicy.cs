@@ -1,9 +1,9 @@
-namespace Embedding.AppHost.Scaling;
+namespace Embedding.Contracts;
 
 /// <summary>
 /// How worker replicas follow their queue, defined once ("Embedding:Scaling") and used in all three places:
 /// the local autoscaler under <c>dotnet run</c>, the KEDA ScaledObjects published for Kubernetes, and the
-/// Azure Container Apps scale rules (infra/main.bicep reads the same JSON). Queue depth is RabbitMQ's
+/// Azure Container Apps scale rules (infra/main.bicep reads the same JSON), and the elastic-cost simulator. Queue depth is RabbitMQ's
 /// <c>messages</c> (ready + unacknowledged), so work a worker holds keeps its replica.
 /// </summary>
 public sealed class ScalingPolicy
