@@ -70,7 +70,8 @@ Worker: one, FAKE backend taking 20 ms per batch of up to 32 (a small fixed capa
 | Api:MaxConcurrentRequests | requests | served (200) | shed (503 + Retry-After) | requests/s | p99 | API RSS before | API RSS peak | /health 10 s in |
 |---|---|---|---|---|---|---|---|---|
 $rows
-With the cap, excess requests are answered at once with 503 and Retry-After and the API's memory stays near its idle size;
-uncapped, every request waits in the API (and on the queue) for a worker, and memory follows the backlog.
+Reading: the cap bounds the work in flight (excess requests get 503 + Retry-After at once, p99 stays low); what memory
+remains is the $CONNECTIONS open connections and the 503s being written, because wrk retries at once where real clients
+honour Retry-After. Uncapped, every request waits in the API and on the queue for the worker, and latency follows the backlog.
 MD
 cat "$out"

@@ -26,25 +26,39 @@ public sealed class ScalingPolicy
     /// <summary>The longest a replica may take to load its model and become ready; a starting replica is never scaled away.</summary>
     public int StartupSeconds { get; set; } = 60;
 
+    /// <summary>Replicas the queue asks for right now: one per <see cref="TargetQueueLength"/> messages once it is active, else none.</summary>
+    public int NeededFor(int queueDepth) =>
+        queueDepth > ActivationQueueLength ? Math.Max(1, (int)Math.Ceiling(queueDepth / (double)TargetQueueLength)) : 0;
+
     /// <summary>
-    /// The replicas a tier should run. While the queue is active (deeper than the activation threshold) it is
-    /// one replica per <see cref="TargetQueueLength"/> messages, at least one, never fewer than are running
-    /// (scale-in waits for the cooldown, so a burst's tail does not flap replicas). Once idle for the cooldown
-    /// it falls to <see cref="MinReplicas"/>. Replicas still starting are never scaled away.
+    /// The replicas a tier should run. Up at once to what the queue needs (<see cref="NeededFor"/>); down only once
+    /// the queue has not needed the current count for the cooldown (<paramref name="sinceCurrentWasNeeded"/>: for one
+    /// replica, the time since the queue was last active), as KEDA's cooldown and the HPA's scale-down window do, so
+    /// a burst's tail does not flap replicas. No more replicas are added while some are still starting (the queue a cold
+    /// start builds is theirs to drain). Never below <see cref="MinReplicas"/>, never above <see cref="MaxReplicas"/>,
+    /// and replicas still starting (loading their model) are never scaled away.
     /// </summary>
-    public int DesiredReplicas(int queueDepth, int currentReplicas, TimeSpan sinceLastActivity, int startingReplicas = 0)
+    public int DesiredReplicas(int queueDepth, int currentReplicas, TimeSpan sinceCurrentWasNeeded, int startingReplicas = 0)
     {
-        int desired;
-        if (queueDepth > ActivationQueueLength)
-        {
-            var forDepth = (int)Math.Ceiling(queueDepth / (double)TargetQueueLength);
-            desired = Math.Max(Math.Max(forDepth, currentReplicas), Math.Max(1, MinReplicas));
-        }
-        else
-        {
-            desired = sinceLastActivity < TimeSpan.FromSeconds(CooldownSeconds) ? Math.Max(currentReplicas, MinReplicas) : MinReplicas;
-        }
+        var needed = NeededFor(queueDepth);
+        var desired = needed >= currentReplicas || sinceCurrentWasNeeded < TimeSpan.FromSeconds(CooldownSeconds)
+            ? Math.Max(needed, currentReplicas)
+            : needed;
+        // While replicas load their model the queue grows by itself; wait for them before adding more (from zero, start one).
+        if (startingReplicas > 0 && desired > currentReplicas) desired = currentReplicas;
         return Math.Clamp(Math.Max(desired, startingReplicas), MinReplicas, MaxReplicas);
+    }
+
+    /// <summary>
+    /// One autoscaler poll: records what the queue needs now, decides, and counts replicas asked for as needed (the
+    /// cooldown runs from when they were asked for). Used by the local autoscaler and the cost simulator alike.
+    /// </summary>
+    public int Decide(int queueDepth, int currentReplicas, int startingReplicas, ReplicaNeeds needs, double nowSeconds)
+    {
+        needs.Observe(NeededFor(queueDepth), nowSeconds);
+        var desired = DesiredReplicas(queueDepth, currentReplicas, needs.SinceNeeded(currentReplicas, nowSeconds), startingReplicas);
+        if (desired > currentReplicas) needs.Observe(desired, nowSeconds);
+        return desired;
     }
 
     /// <summary>This policy with a tier's own values where it sets them (GPU tiers load for longer, for instance).</summary>
@@ -83,4 +97,18 @@ public sealed class ScalingOverrides
     public int? PollingIntervalSeconds { get; set; }
     public int? CooldownSeconds { get; set; }
     public int? StartupSeconds { get; set; }
+}
+
+/// <summary>When the queue last needed each replica count: the memory behind <see cref="ScalingPolicy.DesiredReplicas"/>'s scale-in rule.</summary>
+public sealed class ReplicaNeeds
+{
+    private readonly Dictionary<int, double> _lastNeededAt = [];
+
+    public void Observe(int replicas, double nowSeconds)
+    {
+        for (var k = 1; k <= replicas; k++) _lastNeededAt[k] = nowSeconds;
+    }
+
+    public TimeSpan SinceNeeded(int replicas, double nowSeconds) =>
+        replicas > 0 && _lastNeededAt.TryGetValue(replicas, out var at) ? TimeSpan.FromSeconds(nowSeconds - at) : TimeSpan.MaxValue;
 }

@@ -17,17 +17,19 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
     };
 
     [Theory]
-    // depth, current, seconds since the queue last held anything, starting -> desired
+    // depth, current, seconds since the queue last needed the current count, starting -> desired
     [InlineData(0, 0, 3600, 0, 0)]    // idle and cold: stays at zero
     [InlineData(1, 0, 3600, 0, 1)]    // one request wakes the tier
     [InlineData(10, 0, 0, 0, 1)]      // exactly one replica's worth
     [InlineData(11, 0, 0, 0, 2)]      // a message more needs a second
     [InlineData(35, 1, 0, 0, 4)]      // ceil(35 / 10)
     [InlineData(1000, 2, 0, 0, 4)]    // capped at MaxReplicas
-    [InlineData(5, 3, 0, 0, 3)]       // shallower but still active: no scale-in while work flows
+    [InlineData(5, 3, 0, 0, 3)]       // needs one now, but needed three within the cooldown: hold
+    [InlineData(5, 3, 60, 0, 1)]      // has not needed three for the cooldown: down to what it needs
     [InlineData(0, 3, 30, 0, 3)]      // idle inside the cooldown: keep the replicas warm
     [InlineData(0, 3, 60, 0, 0)]      // idle for the cooldown: back to zero
     [InlineData(0, 2, 600, 1, 1)]     // a replica still loading its model is never scaled away
+    [InlineData(35, 1, 0, 1, 1)]      // the queue built up during a cold start: wait for that replica, add none yet
     public void Desired_replicas_follow_the_queue(int depth, int current, int idleSeconds, int starting, int expected) =>
         Assert.Equal(expected, Policy.DesiredReplicas(depth, current, TimeSpan.FromSeconds(idleSeconds), starting));
 

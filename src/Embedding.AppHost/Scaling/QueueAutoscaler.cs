@@ -23,7 +23,7 @@ public sealed class QueueAutoscaler(string queue, ScalingPolicy policy, Func<str
                                     IWorkerReplicas replicas, ILogger logger, TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private DateTimeOffset _lastActivity = DateTimeOffset.MinValue;
+    private readonly ReplicaNeeds _needs = new();
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -47,18 +47,15 @@ public sealed class QueueAutoscaler(string queue, ScalingPolicy policy, Func<str
     public async Task<int> StepAsync(CancellationToken ct)
     {
         var depth = await queueDepth(queue, ct);
-        var now = _time.GetUtcNow();
-        if (depth > 0) _lastActivity = now;
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         var (current, starting) = replicas.Count();
-        var desired = policy.DesiredReplicas(depth, current, now - _lastActivity, starting);
+        var desired = policy.Decide(depth, current, starting, _needs, now);
         logger.LogDebug("{Queue}: depth {Depth}, replicas {Current} ({Starting} starting), desired {Desired}", queue, depth, current, starting, desired);
         if (desired == current) return desired;
 
         logger.LogInformation("Scaling {Queue}: depth {Depth}, replicas {Current} -> {Desired}", queue, depth, current, desired);
         for (var i = current; i < desired; i++) await replicas.StartOneAsync(ct);
         for (var i = desired; i < current; i++) await replicas.StopOneAsync(ct);
-        // Starting replicas count as activity, so the cooldown runs from when they were asked for.
-        if (desired > current) _lastActivity = now;
         return desired;
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Embedding.Contracts;
 
 namespace Embedding.Worker.Backends;
 
@@ -18,14 +19,14 @@ public sealed class SimulatedGpuBackend(SimulatedGpuOptions options) : IEmbeddin
 
     public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => new(text, [], TokenEstimate.Count(text));
 
+    private readonly GpuLatencyModel _latency = new(options.FloorMilliseconds, options.PeakTokensPerSecond, options.SlowdownAt8kTokens);
+
     /// <summary>Seconds one forward pass over this batch takes, by the latency model.</summary>
     public double ForwardSeconds(IReadOnlyList<TokenizedText> batch)
     {
         var longest = batch.Max(t => t.TokenCount);
-        var tokens = options.PadsBatches ? longest * batch.Count : batch.Sum(t => t.TokenCount);
-        // Attention's share grows with sequence length: +15% at 8k tokens, linear in between.
-        var slowdown = 1 + options.SlowdownAt8kTokens * Math.Min(1.0, longest / 8192.0);
-        return Math.Max(options.FloorMilliseconds / 1000.0, tokens / options.PeakTokensPerSecond * slowdown);
+        var tokens = options.PadsBatches ? (long)longest * batch.Count : batch.Sum(t => (long)t.TokenCount);
+        return _latency.ForwardSeconds(tokens, longest);
     }
 
     public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken)

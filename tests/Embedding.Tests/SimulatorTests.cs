@@ -1,0 +1,98 @@
+using Embedding.Contracts;
+using Embedding.Simulator;
+
+namespace Embedding.Tests;
+
+/// <summary>The elastic-cost simulator's accounting on traces small enough to work out by hand.</summary>
+public sealed class SimulatorTests
+{
+    // 10 ms floor, 10,000 tokens/s: a 100-token request takes exactly 10 ms, 200 tokens 20 ms.
+    private static readonly GpuLatencyModel Gpu = new(FloorMilliseconds: 10, PeakTokensPerSecond: 10_000, SlowdownAt8kTokens: 0);
+
+    [Fact]
+    public void A_fixed_replica_is_billed_all_day_and_busy_only_while_it_computes()
+    {
+        var r = ElasticSimulation.Run([new(0, 100, 1), new(1, 100, 2)], new SimulationOptions { FixedReplicas = 1, Latency = Gpu });
+
+        Assert.Equal(86_400, r.GpuSeconds, 6);
+        Assert.Equal(0.02, r.BusySeconds, 9);
+        Assert.Equal([0.01, 0.01], r.Latencies.Select(x => Math.Round(x, 9)));
+        Assert.Equal(0, r.ColdStarts);
+        Assert.Equal(0, r.WaitedOnColdStart);
+        Assert.Equal(200, r.GpuTokens);
+    }
+
+    [Fact]
+    public void Batches_fill_up_to_the_token_budget_in_arrival_order()
+    {
+        var r = ElasticSimulation.Run([new(0, 100, 1), new(0, 100, 2), new(0, 100, 3)],
+            new SimulationOptions { FixedReplicas = 1, Latency = Gpu, MaxBatchTokens = 250 });
+
+        // First forward: requests 1 and 2 (200 tokens, 20 ms); the third waits for it, then takes 10 ms.
+        Assert.Equal([0.02, 0.02, 0.03], r.Latencies.Select(x => Math.Round(x, 9)));
+        Assert.Equal(0.03, r.BusySeconds, 9);
+    }
+
+    /// <summary>
+    /// Polls every second; a request at 0.5 s is seen at 1 s, a replica is asked for (billed from then), ready at 6 s,
+    /// serves it by 6.01 s; the queue last needed it at 6 s, so after a 10 s cooldown it stops at 16 s: 15 GPU-seconds.
+    /// </summary>
+    [Fact]
+    public void An_elastic_replica_is_billed_from_its_cold_start_until_the_cooldown_ends()
+    {
+        var policy = new ScalingPolicy { TargetQueueLength = 1, MaxReplicas = 1, PollingIntervalSeconds = 1, CooldownSeconds = 10, StartupSeconds = 5 };
+        var r = ElasticSimulation.Run([new(0.5, 100, 1)], new SimulationOptions { Policy = policy, ColdStartSeconds = 5, Latency = Gpu });
+
+        Assert.Equal(1, r.ColdStarts);
+        Assert.Equal(1, r.WaitedOnColdStart);
+        Assert.Equal(5.51, Assert.Single(r.Latencies), 9);
+        Assert.Empty(r.WarmLatencies);
+        Assert.Equal(15, r.GpuSeconds, 9);
+        Assert.Equal(0.01, r.BusySeconds, 9);
+        Assert.Equal(0, r.Unserved);
+        Assert.Equal([(0.0, 0), (16.0, 0)], r.Replicas.Where(x => x.Replicas == 0).Select(x => (Math.Round(x.Time, 6), x.Replicas)));
+    }
+
+    [Fact]
+    public void Repeated_texts_are_answered_by_the_cache_without_gpu_time()
+    {
+        var r = ElasticSimulation.Run([new(0, 100, 7), new(1, 100, 7)], new SimulationOptions { FixedReplicas = 1, Latency = Gpu });
+
+        Assert.Equal(1, r.CacheHits);
+        Assert.Equal(1, r.GpuServed);
+        Assert.Equal(200, r.TokensServed);
+        Assert.Equal(100, r.GpuTokens);
+        var uncached = ElasticSimulation.Run([new(0, 100, 7), new(1, 100, 7)], new SimulationOptions { FixedReplicas = 1, Latency = Gpu, Cache = false });
+        Assert.Equal(2, uncached.GpuServed);
+    }
+
+    [Fact]
+    public void Requests_waiting_past_the_api_timeout_get_503_and_none_is_left_unaccounted()
+    {
+        var policy = new ScalingPolicy { TargetQueueLength = 1, MaxReplicas = 1, PollingIntervalSeconds = 1, CooldownSeconds = 120, StartupSeconds = 120 };
+        var r = ElasticSimulation.Run([new(0.5, 100, 1), new(100, 100, 2)],
+            new SimulationOptions { Policy = policy, ColdStartSeconds = 90, Latency = Gpu, RequestTimeoutSeconds = 60 });
+
+        Assert.Equal(1, r.TimedOut);   // waited from 0.5 s past 60.5 s: the API answered 503, the message expired
+        Assert.Equal(1, r.GpuServed);  // the second arrives at 100 s; the replica (asked for at 1 s) has been ready since 91 s
+        Assert.Equal(0, r.Unserved);
+        Assert.Equal(2, r.Requests);
+        Assert.Equal(1, r.ColdStarts);
+    }
+
+    [Fact]
+    public void The_generated_day_is_reproducible_and_has_the_load_it_promises()
+    {
+        var options = new DiurnalTraceOptions { MeanTokensPerSecond = 500, RepeatRatio = 0.3 };
+        var a = DiurnalTrace.Generate(options);
+        var b = DiurnalTrace.Generate(options);
+
+        Assert.Equal(a, b);
+        Assert.InRange(a.Sum(r => (double)r.Tokens) / options.DaySeconds, 450, 550);
+        var repeats = a.Count - a.Select(r => r.TextId).Distinct().Count();
+        Assert.InRange(repeats / (double)a.Count, 0.27, 0.33);
+        var night = a.Count(r => r.Arrival < 5 * 3600);
+        var morning = a.Count(r => r.Arrival >= 10 * 3600 && r.Arrival < 11 * 3600);
+        Assert.True(night < morning / 20.0, $"night {night} vs one morning hour {morning}");
+    }
+}

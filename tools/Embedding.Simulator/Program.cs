@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Text;
+using Embedding.Contracts;
+using Embedding.Simulator;
+using Microsoft.Extensions.Configuration;
+
+// Elastic-cost simulator: one generated day of traffic through "fixed GPUs" and "elastic" (the AppHost's real scaling
+// policy for the 4B tier), with the GPU latency model from the anchors. Writes a markdown report, a CSV and a PNG.
+//   dotnet run --project tools/Embedding.Simulator -c Release -- [--out DIR] [--price 3] [--cold-start 45] [--repeat 0.3] [--tier qwen3-embedding-4b]
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var options = Args.Parse(args);
+var root = FindRepoRoot();
+var outDir = Path.GetFullPath(options.GetValueOrDefault("out", Path.Combine(root, "bench", "results")));
+var price = double.Parse(options.GetValueOrDefault("price", "3"));
+var coldStart = double.Parse(options.GetValueOrDefault("cold-start", "45"));
+var repeat = double.Parse(options.GetValueOrDefault("repeat", "0.3"));
+var tierName = options.GetValueOrDefault("tier", "qwen3-embedding-4b");
+
+var config = new ConfigurationBuilder().AddJsonFile(Path.Combine(root, "src", "Embedding.AppHost", "appsettings.json")).Build();
+var tier = config.GetSection("Embedding:Tiers").GetChildren().Single(t => t["Name"] == tierName);
+var policy = config.GetSection("Embedding:Scaling").Get<ScalingPolicy>()!.For(tier.GetSection("Scaling").Get<ScalingOverrides>());
+var batchTokens = int.Parse(tier["MaxBatchTokens"] ?? "8192");
+var traceOptions = new DiurnalTraceOptions { RepeatRatio = repeat };
+Console.WriteLine($"Generating a day of traffic (mean {traceOptions.MeanTokensPerSecond:N0} tokens/s, {repeat:P0} repeats, seed {traceOptions.Seed}) ...");
+var trace = DiurnalTrace.Generate(traceOptions);
+Console.WriteLine($"{trace.Count:N0} requests, {trace.Sum(r => (long)r.Tokens):N0} tokens");
+
+var baseOptions = new SimulationOptions { Policy = policy, ColdStartSeconds = coldStart, MaxBatchTokens = batchTokens };
+SimulationResult Simulate(string label, SimulationOptions o)
+{
+    var started = DateTime.UtcNow;
+    var r = ElasticSimulation.Run(trace, o);
+    Console.WriteLine($"{label}: {r.GpuHours:F2} GPU-h, utilisation {r.Utilisation:P0}, {r.ColdStarts} cold starts, p95 {SimulationResult.Percentile(r.Latencies, 95) * 1000:F0} ms ({(DateTime.UtcNow - started).TotalSeconds:F1} s)");
+    return r;
+}
+
+var fixedOne = Simulate("fixed 1", baseOptions with { FixedReplicas = 1 });
+var fixedTwo = Simulate("fixed 2", baseOptions with { FixedReplicas = 2 });
+var fixedThree = Simulate("fixed 3", baseOptions with { FixedReplicas = 3 });
+var elastic = Simulate("elastic", baseOptions);
+var elasticNoCache = Simulate("elastic, no cache", baseOptions with { Cache = false });
+var fixedNoCache = Simulate("fixed 1, no cache", baseOptions with { FixedReplicas = 1, Cache = false });
+
+var sweep = new List<(int Target, int Cooldown, int Activation, SimulationResult Result)>();
+foreach (var target in new[] { 20, 64, 128 })
+    foreach (var cooldown in new[] { 60, 120, 300, 600 })
+        foreach (var activation in new[] { 0, 4 })
+        {
+            var p = policy.For(new ScalingOverrides
+            {
+                TargetQueueLength = target, CooldownSeconds = cooldown, StartupSeconds = Math.Min(policy.StartupSeconds, cooldown), ActivationQueueLength = activation,
+            });
+            sweep.Add((target, cooldown, activation, Simulate($"elastic target {target}, cooldown {cooldown} s, activation {activation}", baseOptions with { Policy = p })));
+        }
+
+Directory.CreateDirectory(outDir);
+var date = DateTime.UtcNow.ToString("yyyy-MM-dd");
+var chart = Path.Combine(outDir, $"elastic-cost-{date}.png");
+var csv = Path.Combine(outDir, $"elastic-cost-{date}.csv");
+Charts.LoadAndReplicas(trace, elastic, fixedOne, chart);
+Charts.WriteMinuteCsv(trace, elastic, csv);
+var report = Report.Markdown(date, trace, traceOptions, policy, tierName, coldStart, batchTokens, price,
+    fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, sweep, Path.GetFileName(chart), Path.GetFileName(csv));
+var md = Path.Combine(outDir, $"elastic-cost-{date}.md");
+File.WriteAllText(md, report);
+Console.WriteLine($"wrote {md}, {chart}, {csv}");
+
+static string FindRepoRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Embedding.sln"))) return dir.FullName;
+    return Directory.GetCurrentDirectory();
+}
+
+internal static class Args
+{
+    public static Dictionary<string, string> Parse(string[] args)
+    {
+        var map = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i + 1 < args.Length; i += 2) map[args[i].TrimStart('-')] = args[i + 1];
+        return map;
+    }
+}

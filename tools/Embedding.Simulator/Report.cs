@@ -1,0 +1,74 @@
+using System.Text;
+using Embedding.Contracts;
+
+namespace Embedding.Simulator;
+
+public static class Report
+{
+    private const double OpenAISmall = 0.02, OpenAILarge = 0.13, HostedQwen4B = 0.02;
+
+    public static string Markdown(string date, IReadOnlyList<TraceRequest> trace, DiurnalTraceOptions traceOptions, ScalingPolicy policy,
+        string tier, double coldStart, int batchTokens, double price,
+        SimulationResult fixedOne, SimulationResult fixedTwo, SimulationResult fixedThree, SimulationResult elastic, SimulationResult elasticNoCache, SimulationResult fixedNoCache,
+        List<(int Target, int Cooldown, int Activation, SimulationResult Result)> sweep, string chart, string csv)
+    {
+        static string Ms(double s) => $"{s * 1000:F0} ms";
+        string Row(string name, SimulationResult r) =>
+            $"| {name} | {r.GpuHours:F2} | {r.Utilisation:P0} | ${r.Cost(price):F2} | ${r.CostPerMillionTokens(price):F4} | {r.ColdStarts} | {r.WaitedOnColdStart:N0} | " +
+            $"{Ms(SimulationResult.Percentile(r.Latencies, 50))} | {Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | " +
+            $"{Ms(SimulationResult.Percentile(r.WarmLatencies, 95))} | {r.TimedOut:N0} | {r.Unserved} |";
+
+        var tokens = trace.Sum(r => (long)r.Tokens);
+        var s = new StringBuilder();
+        s.AppendLine($"# Elastic cost, one simulated day, {date}");
+        s.AppendLine();
+        s.AppendLine("Command: `dotnet run --project tools/Embedding.Simulator -c Release` (deterministic: seeded trace, event-driven simulation).");
+        s.AppendLine($"Trace: {trace.Count:N0} requests, {tokens:N0} tokens; mean {traceOptions.MeanTokensPerSecond:N0} tokens/s (one GPU 18 % busy, as the original deployment);");
+        s.AppendLine($"peaks at 10:30 and 14:45, a small evening shoulder, a quiet night ({traceOptions.NightShare:P1} of peak), {traceOptions.Bursts} bursts of {traceOptions.BurstMinutes} min at {traceOptions.BurstMultiplier}x;");
+        s.AppendLine($"request sizes log-normal around {traceOptions.MedianTokens} tokens; {traceOptions.RepeatRatio:P0} of requests repeat an earlier text.");
+        s.AppendLine($"GPU: the anchors' latency model for Qwen3-Embedding-4B on an H100 (floor 8.6 ms, 48k tokens/s, packed batches of up to {batchTokens} tokens);");
+        s.AppendLine($"cold start {coldStart} s (container start + model load from a volume), billed. Price: ${price}/GPU-hour (H100 on demand).");
+        s.AppendLine($"Elastic policy: the AppHost's own for `{tier}` — {policy.TargetQueueLength} messages per replica, activation > {policy.ActivationQueueLength}, " +
+                     $"{policy.MinReplicas}..{policy.MaxReplicas} replicas, polling {policy.PollingIntervalSeconds} s, cooldown {policy.CooldownSeconds} s.");
+        s.AppendLine();
+        s.AppendLine("| setup | GPU-hours | utilisation | cost | per 1M tokens | cold starts | requests that met a cold start | p50 | p95 | p99 | warm p95 | 503 after 60 s (retried) | unserved |");
+        s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        s.AppendLine(Row("fixed, 1 GPU", fixedOne));
+        s.AppendLine(Row("fixed, 2 GPUs", fixedTwo));
+        s.AppendLine(Row("fixed, 3 GPUs", fixedThree));
+        s.AppendLine(Row("**elastic (policy)**", elastic));
+        s.AppendLine(Row("elastic, no cache", elasticNoCache));
+        s.AppendLine(Row("fixed, 1 GPU, no cache", fixedNoCache));
+        s.AppendLine();
+        // Compare with the smallest fixed fleet that serves the day at interactive latency (p95 under a second).
+        var (fixedName, fixedFleet) = new[] { ("1 GPU", fixedOne), ("2 GPUs", fixedTwo), ("3 GPUs", fixedThree) }
+            .FirstOrDefault(f => SimulationResult.Percentile(f.Item2.Latencies, 95) < 1.0 && f.Item2.TimedOut == 0, ("3 GPUs", fixedThree));
+        var ratio = elastic.GpuHours / fixedFleet.GpuHours;
+        var warmRatio = SimulationResult.Percentile(elastic.WarmLatencies, 95) / SimulationResult.Percentile(fixedFleet.WarmLatencies, 95);
+        s.AppendLine($"One fixed GPU is {fixedOne.Utilisation:P0} busy on this day but cannot carry its peaks (p95 {Ms(SimulationResult.Percentile(fixedOne.Latencies, 95))}, " +
+                     $"{fixedOne.TimedOut:N0} requests past 60 s); the smallest fixed fleet at interactive latency is {fixedName}.");
+        s.AppendLine($"**Elastic uses {ratio:P0} of that fleet's GPU-hours** and {elastic.GpuHours / fixedOne.GpuHours:P0} of one fixed GPU's " +
+                     $"(goal <= 35 %; the original claimed 40 %: 9.6 of 24 GPU-hours), at {elastic.Utilisation:P0} utilisation. " +
+                     $"Warm p95 elastic / {fixedName} = {warmRatio:F2} (goal <= 1.2). Unserved requests: {elastic.Unserved} (goal 0); " +
+                     $"{elastic.TimedOut:N0} waited past the API's 60 s and got 503 + Retry-After (fixed, 1 GPU: {fixedOne.TimedOut:N0}).");
+        s.AppendLine($"Cost per million tokens served: elastic **${elastic.CostPerMillionTokens(price):F4}**, fixed ${fixedOne.CostPerMillionTokens(price):F4} (goal < $0.02); " +
+                     $"hosted: OpenAI text-embedding-3-small ${OpenAISmall}, -large ${OpenAILarge}, hosted Qwen3-Embedding-4B about ${HostedQwen4B}. " +
+                     $"A saturated H100 ({48_000:N0} tokens/s at ${price}/h) would be ${price / (48_000 * 3600 / 1e6):F4}.");
+        s.AppendLine($"The cache ({elastic.CacheHits:N0} hits, {(double)elastic.CacheHits / elastic.Requests:P0} of requests) saves {1 - elastic.BusySeconds / elasticNoCache.BusySeconds:P0} of the GPU's busy time " +
+                     $"and {1 - elastic.GpuHours / elasticNoCache.GpuHours:P0} of elastic GPU-hours (the original claimed -40 % GPU load).");
+        s.AppendLine();
+        s.AppendLine($"![load and replicas]({chart})  (per-minute data: `{csv}`)");
+        s.AppendLine();
+        s.AppendLine("## Target, cooldown and activation threshold: cost against cold starts and latency");
+        s.AppendLine();
+        s.AppendLine("| messages per replica | cooldown | activation (> messages) | GPU-hours | vs the fixed fleet | cold starts | requests that met a cold start | p95 | p99 | warm p95 | 503 after 60 s |");
+        s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var (target, cooldown, activation, r) in sweep)
+            s.AppendLine($"| {target} | {cooldown} s | {activation} | {r.GpuHours:F2} | {r.GpuHours / fixedFleet.GpuHours:P0} | {r.ColdStarts} | {r.WaitedOnColdStart:N0} | " +
+                         $"{Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | {Ms(SimulationResult.Percentile(r.WarmLatencies, 95))} | {r.TimedOut:N0} |");
+        s.AppendLine();
+        s.AppendLine("Shorter cooldowns save GPU-hours but pay more cold starts; an activation threshold keeps single stray requests");
+        s.AppendLine("from waking a GPU at night, at the price of those requests waiting for company (and a cold start).");
+        return s.ToString();
+    }
+}

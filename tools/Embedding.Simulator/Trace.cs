@@ -1,0 +1,97 @@
+using System.Globalization;
+
+namespace Embedding.Simulator;
+
+/// <summary>One request of a trace: when it arrives, how many tokens it carries, and which text it is (repeats hit the cache).</summary>
+public readonly record struct TraceRequest(double Arrival, int Tokens, long TextId);
+
+/// <summary>A day of traffic with business-hours peaks, quiet nights and short bursts; seeded, so every run replays the same day.</summary>
+public sealed record DiurnalTraceOptions
+{
+    public double DaySeconds { get; init; } = 86_400;
+
+    /// <summary>Average load over the day. 8,640 tokens/s keeps one 48k-tokens/s GPU 18 % busy, as in the original deployment.</summary>
+    public double MeanTokensPerSecond { get; init; } = 8_640;
+
+    /// <summary>Share of requests that repeat an earlier text (what the cache can answer).</summary>
+    public double RepeatRatio { get; init; } = 0.3;
+
+    /// <summary>Request sizes: log-normal around the median, clipped to [Min, Max].</summary>
+    public double MedianTokens { get; init; } = 192;
+    public double SigmaLog { get; init; } = 0.9;
+    public int MinTokens { get; init; } = 8;
+    public int MaxTokens { get; init; } = 8192;
+
+    /// <summary>Night traffic as a share of the daytime peak.</summary>
+    public double NightShare { get; init; } = 0.0005;
+
+    /// <summary>Bursts during working hours (an indexing job, a product launch): how many, how long, how much above the curve.</summary>
+    public int Bursts { get; init; } = 6;
+    public double BurstMinutes { get; init; } = 4;
+    public double BurstMultiplier { get; init; } = 4;
+
+    public int Seed { get; init; } = 42;
+}
+
+public static class DiurnalTrace
+{
+    /// <summary>Relative load at a time of day: two working-hours peaks (10:30, 14:45), a small evening shoulder, a quiet night.</summary>
+    public static double Shape(double hour, double nightShare)
+    {
+        static double Bump(double h, double centre, double width) => Math.Exp(-0.5 * Math.Pow((h - centre) / width, 2));
+        var day = Bump(hour, 10.5, 1.3) + 0.9 * Bump(hour, 14.75, 1.4) + 0.08 * Bump(hour, 20.5, 1.0);
+        return Math.Max(nightShare, day);
+    }
+
+    public static List<TraceRequest> Generate(DiurnalTraceOptions o)
+    {
+        var random = new Random(o.Seed);
+        int SampleTokens()
+        {
+            // Box-Muller normal, exponentiated: log-normal request sizes.
+            var normal = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+            return (int)Math.Clamp(Math.Round(o.MedianTokens * Math.Exp(o.SigmaLog * normal)), o.MinTokens, o.MaxTokens);
+        }
+
+        var bursts = Enumerable.Range(0, o.Bursts).Select(_ => (9 + random.NextDouble() * 9) * 3600).ToArray();
+        double Rate(double t)
+        {
+            var r = Shape(t / 3600 % 24, o.NightShare);
+            foreach (var start in bursts) if (t >= start && t < start + o.BurstMinutes * 60) r *= o.BurstMultiplier;
+            return r;
+        }
+
+        // Scale the shape so the day averages MeanTokensPerSecond: mean shape over the day, mean request size by sampling.
+        var meanShape = Enumerable.Range(0, 86_400 / 10).Average(i => Rate(i * 10.0));
+        var meanTokens = Enumerable.Range(0, 200_000).Average(_ => SampleTokens());
+        var requestsPerShapeUnit = o.MeanTokensPerSecond / meanTokens / meanShape;
+        var peakRate = Enumerable.Range(0, 86_400 / 10).Max(i => Rate(i * 10.0)) * requestsPerShapeUnit;
+
+        // Poisson arrivals with a time-varying rate, by thinning.
+        var trace = new List<TraceRequest>();
+        long nextId = 0;
+        for (var t = 0.0; ; )
+        {
+            t += -Math.Log(1 - random.NextDouble()) / peakRate;
+            if (t >= o.DaySeconds) break;
+            if (random.NextDouble() * peakRate > Rate(t) * requestsPerShapeUnit) continue;
+            var repeat = trace.Count > 0 && random.NextDouble() < o.RepeatRatio;
+            var request = repeat ? trace[random.Next(trace.Count)] with { Arrival = t } : new TraceRequest(t, SampleTokens(), nextId++);
+            trace.Add(request);
+        }
+        return trace;
+    }
+
+    public static void WriteCsv(string path, IEnumerable<TraceRequest> trace)
+    {
+        using var writer = new StreamWriter(path);
+        writer.WriteLine("arrival_seconds,tokens,text_id");
+        foreach (var r in trace) writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Arrival:F4},{r.Tokens},{r.TextId}"));
+    }
+
+    public static List<TraceRequest> ReadCsv(string path) => File.ReadLines(path).Skip(1).Select(line =>
+    {
+        var f = line.Split(',');
+        return new TraceRequest(double.Parse(f[0], CultureInfo.InvariantCulture), int.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture));
+    }).ToList();
+}
