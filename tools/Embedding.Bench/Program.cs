@@ -6,8 +6,38 @@ using Embedding.Worker.Backends;
 //                              the ceiling for any endpoint on this machine.
 // stub <seconds> <dimensions>: calls the FAKE backend directly, one text per call, and prints calls/s.
 // batching <output.md>:         the worker's batcher against the SIMULATED GPU under open-loop load.
+// direct <url> <model-dir>:     the ONNX backend behind a plain OpenAI-compatible /v1/embeddings (no cache, no queue,
+//                              no batching across requests): "the backend called directly", for the load tool to compare.
 switch (args.FirstOrDefault())
 {
+    case "direct":
+        var onnx = new OnnxQwen3Backend(args[2], new OnnxBackendOptions());  // threads as the worker's default
+        var direct = WebApplication.CreateSlimBuilder();
+        direct.Logging.ClearProviders();
+        direct.WebHost.UseUrls(args[1]);
+        var server = direct.Build();
+        var gate = new SemaphoreSlim(1);  // one session run at a time, as one worker does
+        server.MapPost("/v1/embeddings", async (HttpContext ctx) =>
+        {
+            using var doc = await System.Text.Json.JsonDocument.ParseAsync(ctx.Request.Body);
+            var input = doc.RootElement.GetProperty("input");
+            var texts = input.ValueKind == System.Text.Json.JsonValueKind.Array ? input.EnumerateArray().Select(e => e.GetString()!).ToArray() : [input.GetString()!];
+            var tokenized = texts.Select(t => onnx.Tokenize(t, truncate: true)).ToList();
+            float[][] vectors;
+            await gate.WaitAsync();
+            try { vectors = await onnx.EmbedAsync(tokenized, CancellationToken.None); }
+            finally { gate.Release(); }
+            await ctx.Response.WriteAsJsonAsync(new
+            {
+                @object = "list",
+                data = vectors.Select((v, i) => new { @object = "embedding", index = i, embedding = Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan())) }),
+                model = "direct",
+                usage = new { prompt_tokens = tokenized.Sum(t => t.TokenCount), total_tokens = tokenized.Sum(t => t.TokenCount) },
+            });
+        });
+        await server.RunAsync();
+        break;
+
     case "bare":
         var body = await File.ReadAllBytesAsync(args[2]);
         var builder = WebApplication.CreateSlimBuilder();
