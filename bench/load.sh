@@ -17,7 +17,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; bash 
 trap cleanup EXIT
 
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__Backend=Onnx \
-    Worker__Onnx__ModelPath="$ROOT/models/qwen3-tiny" ASPNETCORE_URLS=http://127.0.0.1:0 Logging__LogLevel__Default=Warning \
+    Worker__Onnx__ModelPath="$ROOT/models/qwen3-tiny" Worker__MaxWaitMilliseconds="${WORKER_WAIT_MS:-5}" \
+    ASPNETCORE_URLS=http://127.0.0.1:0 Logging__LogLevel__Default=Warning \
     dotnet src/Embedding.Worker/bin/Release/net10.0/Embedding.Worker.dll >"$TMP/load-worker.log" 2>&1 &
 pids+=($!)
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" ConnectionStrings__cache="$EMBEDDING_TEST_REDIS" \
