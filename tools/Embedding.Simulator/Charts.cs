@@ -6,7 +6,7 @@ namespace Embedding.Simulator;
 public static class Charts
 {
     /// <summary>Offered load per minute (tokens/s) and GPU replicas billed over the day, elastic against fixed.</summary>
-    public static void LoadAndReplicas(IReadOnlyList<TraceRequest> trace, SimulationResult elastic, SimulationResult fixedReplicas, string path)
+    public static void LoadAndReplicas(IReadOnlyList<TraceRequest> trace, SimulationResult elastic, SimulationResult fixedReplicas, string path, string title)
     {
         var (hours, load) = LoadPerMinute(trace);
         var plot = new Plot();
@@ -30,7 +30,7 @@ public static class Charts
         fixedLine.LinePattern = LinePattern.Dashed;
         fixedLine.Axes.YAxis = plot.Axes.Right;
 
-        plot.Title("One simulated day: load and GPU replicas");
+        plot.Title(title);
         plot.Axes.Bottom.Label.Text = "hour of day";
         plot.Axes.Left.Label.Text = "thousand tokens/s";
         plot.Axes.Right.Label.Text = "GPU replicas";

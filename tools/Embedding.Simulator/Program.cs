@@ -20,50 +20,58 @@ var config = new ConfigurationBuilder().AddJsonFile(Path.Combine(root, "src", "E
 var tier = config.GetSection("Embedding:Tiers").GetChildren().Single(t => t["Name"] == tierName);
 var policy = config.GetSection("Embedding:Scaling").Get<ScalingPolicy>()!.For(tier.GetSection("Scaling").Get<ScalingOverrides>());
 var batchTokens = int.Parse(tier["MaxBatchTokens"] ?? "8192");
-var traceOptions = new DiurnalTraceOptions { RepeatRatio = repeat };
-Console.WriteLine($"Generating a day of traffic (mean {traceOptions.MeanTokensPerSecond:N0} tokens/s, {repeat:P0} repeats, seed {traceOptions.Seed}) ...");
-var trace = DiurnalTrace.Generate(traceOptions);
-Console.WriteLine($"{trace.Count:N0} requests, {trace.Sum(r => (long)r.Tokens):N0} tokens");
-
-var baseOptions = new SimulationOptions { Policy = policy, ColdStartSeconds = coldStart, MaxBatchTokens = batchTokens };
-SimulationResult Simulate(string label, SimulationOptions o)
-{
-    var started = DateTime.UtcNow;
-    var r = ElasticSimulation.Run(trace, o);
-    Console.WriteLine($"{label}: {r.GpuHours:F2} GPU-h, utilisation {r.Utilisation:P0}, {r.ColdStarts} cold starts, p95 {SimulationResult.Percentile(r.Latencies, 95) * 1000:F0} ms ({(DateTime.UtcNow - started).TotalSeconds:F1} s)");
-    return r;
-}
-
-var fixedOne = Simulate("fixed 1", baseOptions with { FixedReplicas = 1 });
-var fixedTwo = Simulate("fixed 2", baseOptions with { FixedReplicas = 2 });
-var fixedThree = Simulate("fixed 3", baseOptions with { FixedReplicas = 3 });
-var elastic = Simulate("elastic", baseOptions);
-var elasticNoCache = Simulate("elastic, no cache", baseOptions with { Cache = false });
-var fixedNoCache = Simulate("fixed 1, no cache", baseOptions with { FixedReplicas = 1, Cache = false });
-
-var sweep = new List<(int Target, int Cooldown, int Activation, SimulationResult Result)>();
-foreach (var target in new[] { 20, 64, 128 })
-    foreach (var cooldown in new[] { 60, 120, 300, 600 })
-        foreach (var activation in new[] { 0, 4 })
-        {
-            var p = policy.For(new ScalingOverrides
-            {
-                TargetQueueLength = target, CooldownSeconds = cooldown, StartupSeconds = Math.Min(policy.StartupSeconds, cooldown), ActivationQueueLength = activation,
-            });
-            sweep.Add((target, cooldown, activation, Simulate($"elastic target {target}, cooldown {cooldown} s, activation {activation}", baseOptions with { Policy = p })));
-        }
-
 Directory.CreateDirectory(outDir);
 var date = DateTime.UtcNow.ToString("yyyy-MM-dd");
-var chart = Path.Combine(outDir, $"elastic-cost-{date}.png");
-var csv = Path.Combine(outDir, $"elastic-cost-{date}.csv");
-Charts.LoadAndReplicas(trace, elastic, fixedOne, chart);
-Charts.WriteMinuteCsv(trace, elastic, csv);
-var report = Report.Markdown(date, trace, traceOptions, policy, tierName, coldStart, batchTokens, price,
-    fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, sweep, Path.GetFileName(chart), Path.GetFileName(csv));
+var report = new StringBuilder();
+foreach (var (profile, traceOptions) in new[]
+{
+    ("interactive day", new DiurnalTraceOptions { RepeatRatio = repeat }),
+    ("indexing day", DiurnalTraceOptions.IndexingDay with { RepeatRatio = repeat }),
+})
+{
+    Console.WriteLine($"{profile}: generating (mean {traceOptions.MeanTokensPerSecond:N0} tokens/s, {repeat:P0} repeats, seed {traceOptions.Seed}) ...");
+    var trace = DiurnalTrace.Generate(traceOptions);
+    Console.WriteLine($"{trace.Count:N0} requests, {trace.Sum(r => (long)r.Tokens):N0} tokens");
+
+    var baseOptions = new SimulationOptions { Policy = policy, ColdStartSeconds = coldStart, MaxBatchTokens = batchTokens };
+    SimulationResult Simulate(string label, SimulationOptions o)
+    {
+        var started = DateTime.UtcNow;
+        var r = ElasticSimulation.Run(trace, o);
+        Console.WriteLine($"{label}: {r.GpuHours:F2} GPU-h, utilisation {r.Utilisation:P0}, {r.ColdStarts} cold starts, p95 {SimulationResult.Percentile(r.Latencies, 95) * 1000:F0} ms ({(DateTime.UtcNow - started).TotalSeconds:F1} s)");
+        return r;
+    }
+
+    var fixedOne = Simulate("fixed 1", baseOptions with { FixedReplicas = 1 });
+    var fixedTwo = Simulate("fixed 2", baseOptions with { FixedReplicas = 2 });
+    var fixedThree = Simulate("fixed 3", baseOptions with { FixedReplicas = 3 });
+    var elastic = Simulate("elastic", baseOptions);
+    var elasticNoCache = Simulate("elastic, no cache", baseOptions with { Cache = false });
+    var fixedNoCache = Simulate("fixed 1, no cache", baseOptions with { FixedReplicas = 1, Cache = false });
+
+    var sweep = new List<(int Target, int Cooldown, int Activation, SimulationResult Result)>();
+    foreach (var target in new[] { 20, 64, 128 })
+        foreach (var cooldown in new[] { 60, 120, 300, 600 })
+            foreach (var activation in new[] { 0, 4 })
+            {
+                var p = policy.For(new ScalingOverrides
+                {
+                    TargetQueueLength = target, CooldownSeconds = cooldown, StartupSeconds = Math.Min(policy.StartupSeconds, cooldown), ActivationQueueLength = activation,
+                });
+                sweep.Add((target, cooldown, activation, Simulate($"elastic target {target}, cooldown {cooldown} s, activation {activation}", baseOptions with { Policy = p })));
+            }
+
+    var slug = profile.Replace(' ', '-');
+    var chart = Path.Combine(outDir, $"elastic-cost-{date}-{slug}.png");
+    var csv = Path.Combine(outDir, $"elastic-cost-{date}-{slug}.csv");
+    Charts.LoadAndReplicas(trace, elastic, fixedOne, chart, $"One simulated {profile}: load and GPU replicas");
+    Charts.WriteMinuteCsv(trace, elastic, csv);
+    report.AppendLine(Report.Markdown(profile, date, trace, traceOptions, policy, tierName, coldStart, batchTokens, price,
+        fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, sweep, Path.GetFileName(chart), Path.GetFileName(csv)));
+}
 var md = Path.Combine(outDir, $"elastic-cost-{date}.md");
-File.WriteAllText(md, report);
-Console.WriteLine($"wrote {md}, {chart}, {csv}");
+File.WriteAllText(md, $"# Elastic cost, {date}\n\nCommand: `dotnet run --project tools/Embedding.Simulator -c Release` (deterministic: seeded traces, event-driven simulation).\n\n" + report);
+Console.WriteLine($"wrote {md}");
 
 static string FindRepoRoot()
 {

@@ -7,7 +7,7 @@ public static class Report
 {
     private const double OpenAISmall = 0.02, OpenAILarge = 0.13, HostedQwen4B = 0.02;
 
-    public static string Markdown(string date, IReadOnlyList<TraceRequest> trace, DiurnalTraceOptions traceOptions, ScalingPolicy policy,
+    public static string Markdown(string profile, string date, IReadOnlyList<TraceRequest> trace, DiurnalTraceOptions traceOptions, ScalingPolicy policy,
         string tier, double coldStart, int batchTokens, double price,
         SimulationResult fixedOne, SimulationResult fixedTwo, SimulationResult fixedThree, SimulationResult elastic, SimulationResult elasticNoCache, SimulationResult fixedNoCache,
         List<(int Target, int Cooldown, int Activation, SimulationResult Result)> sweep, string chart, string csv)
@@ -20,11 +20,12 @@ public static class Report
 
         var tokens = trace.Sum(r => (long)r.Tokens);
         var s = new StringBuilder();
-        s.AppendLine($"# Elastic cost, one simulated day, {date}");
+        s.AppendLine($"## The {profile}");
         s.AppendLine();
-        s.AppendLine("Command: `dotnet run --project tools/Embedding.Simulator -c Release` (deterministic: seeded trace, event-driven simulation).");
-        s.AppendLine($"Trace: {trace.Count:N0} requests, {tokens:N0} tokens; mean {traceOptions.MeanTokensPerSecond:N0} tokens/s (one GPU 18 % busy, as the original deployment);");
-        s.AppendLine($"peaks at 10:30 and 14:45, a small evening shoulder, a quiet night ({traceOptions.NightShare:P1} of peak), {traceOptions.Bursts} bursts of {traceOptions.BurstMinutes} min at {traceOptions.BurstMultiplier}x;");
+        s.AppendLine($"Trace: {trace.Count:N0} requests, {tokens:N0} tokens; mean {traceOptions.MeanTokensPerSecond:N0} tokens/s (one GPU 18 % busy, as the original deployment).");
+        s.AppendLine(traceOptions.JobStartHours.Length == 0
+            ? $"Interactive traffic: peaks at 10:30 and 14:45, a small evening shoulder, a quiet night ({traceOptions.NightShare:P2} of peak), {traceOptions.Bursts} bursts of {traceOptions.BurstMinutes} min at {traceOptions.BurstMultiplier}x;"
+            : $"{traceOptions.InteractiveShare:P0} of tokens interactive (the same curve, silent night), the rest in {traceOptions.JobStartHours.Length} bulk indexing jobs at {traceOptions.JobTokensPerSecond:N0} tokens/s starting at {string.Join(", ", traceOptions.JobStartHours.Select(h => $"{(int)h:D2}:{(int)(h % 1 * 60):D2}"))};");
         s.AppendLine($"request sizes log-normal around {traceOptions.MedianTokens} tokens; {traceOptions.RepeatRatio:P0} of requests repeat an earlier text.");
         s.AppendLine($"GPU: the anchors' latency model for Qwen3-Embedding-4B on an H100 (floor 8.6 ms, 48k tokens/s, packed batches of up to {batchTokens} tokens);");
         s.AppendLine($"cold start {coldStart} s (container start + model load from a volume), billed. Price: ${price}/GPU-hour (H100 on demand).");
@@ -45,8 +46,10 @@ public static class Report
             .FirstOrDefault(f => SimulationResult.Percentile(f.Item2.Latencies, 95) < 1.0 && f.Item2.TimedOut == 0, ("3 GPUs", fixedThree));
         var ratio = elastic.GpuHours / fixedFleet.GpuHours;
         var warmRatio = SimulationResult.Percentile(elastic.WarmLatencies, 95) / SimulationResult.Percentile(fixedFleet.WarmLatencies, 95);
-        s.AppendLine($"One fixed GPU is {fixedOne.Utilisation:P0} busy on this day but cannot carry its peaks (p95 {Ms(SimulationResult.Percentile(fixedOne.Latencies, 95))}, " +
-                     $"{fixedOne.TimedOut:N0} requests past 60 s); the smallest fixed fleet at interactive latency is {fixedName}.");
+        s.AppendLine(ReferenceEquals(fixedFleet, fixedOne)
+            ? $"One fixed GPU, {fixedOne.Utilisation:P0} busy, carries this day (p95 {Ms(SimulationResult.Percentile(fixedOne.Latencies, 95))})."
+            : $"One fixed GPU is {fixedOne.Utilisation:P0} busy on this day but cannot carry its peaks (p95 {Ms(SimulationResult.Percentile(fixedOne.Latencies, 95))}, " +
+              $"{fixedOne.TimedOut:N0} requests past 60 s); the smallest fixed fleet at interactive latency is {fixedName}.");
         s.AppendLine($"**Elastic uses {ratio:P0} of that fleet's GPU-hours** and {elastic.GpuHours / fixedOne.GpuHours:P0} of one fixed GPU's " +
                      $"(goal <= 35 %; the original claimed 40 %: 9.6 of 24 GPU-hours), at {elastic.Utilisation:P0} utilisation. " +
                      $"Warm p95 elastic / {fixedName} = {warmRatio:F2} (goal <= 1.2). Unserved requests: {elastic.Unserved} (goal 0); " +
@@ -59,7 +62,7 @@ public static class Report
         s.AppendLine();
         s.AppendLine($"![load and replicas]({chart})  (per-minute data: `{csv}`)");
         s.AppendLine();
-        s.AppendLine("## Target, cooldown and activation threshold: cost against cold starts and latency");
+        s.AppendLine($"### {profile}: target, cooldown and activation threshold against cost, cold starts and latency");
         s.AppendLine();
         s.AppendLine("| messages per replica | cooldown | activation (> messages) | GPU-hours | vs the fixed fleet | cold starts | requests that met a cold start | p95 | p99 | warm p95 | 503 after 60 s |");
         s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");

@@ -31,6 +31,20 @@ public sealed record DiurnalTraceOptions
     public double BurstMultiplier { get; init; } = 4;
 
     public int Seed { get; init; } = 42;
+
+    /// <summary>
+    /// Bulk indexing jobs (hours of day they start), sharing the day's tokens with interactive traffic: the interactive
+    /// curve carries <see cref="InteractiveShare"/> of them, the jobs the rest, each at <see cref="JobTokensPerSecond"/>.
+    /// None by default (an interactive day).
+    /// </summary>
+    public double[] JobStartHours { get; init; } = [];
+    public double InteractiveShare { get; init; } = 1.0;
+    public double JobTokensPerSecond { get; init; } = 36_000;
+
+    public static DiurnalTraceOptions IndexingDay => new()
+    {
+        JobStartHours = [1, 9.5, 13, 17.5, 22], InteractiveShare = 0.3, NightShare = 0, Bursts = 0,
+    };
 }
 
 public static class DiurnalTrace
@@ -61,11 +75,15 @@ public static class DiurnalTrace
             return r;
         }
 
-        // Scale the shape so the day averages MeanTokensPerSecond: mean shape over the day, mean request size by sampling.
+        // Scale the shape so interactive traffic averages its share of MeanTokensPerSecond (mean request size by sampling);
+        // the jobs carry the rest of the day's tokens at their own rate, which sets how long each runs.
         var meanShape = Enumerable.Range(0, 86_400 / 10).Average(i => Rate(i * 10.0));
         var meanTokens = Enumerable.Range(0, 200_000).Average(_ => SampleTokens());
-        var requestsPerShapeUnit = o.MeanTokensPerSecond / meanTokens / meanShape;
-        var peakRate = Enumerable.Range(0, 86_400 / 10).Max(i => Rate(i * 10.0)) * requestsPerShapeUnit;
+        var shapeUnit = o.InteractiveShare * o.MeanTokensPerSecond / meanTokens / meanShape;
+        var jobSeconds = o.JobStartHours.Length == 0 ? 0 : (1 - o.InteractiveShare) * o.MeanTokensPerSecond * o.DaySeconds / o.JobTokensPerSecond / o.JobStartHours.Length;
+        double Requests(double t) => Rate(t) * shapeUnit +
+            (o.JobStartHours.Any(h => t >= h * 3600 && t < h * 3600 + jobSeconds) ? o.JobTokensPerSecond / meanTokens : 0);
+        var peakRate = Enumerable.Range(0, 86_400 / 10).Max(i => Requests(i * 10.0)) * 1.01;
 
         // Poisson arrivals with a time-varying rate, by thinning.
         var trace = new List<TraceRequest>();
@@ -74,7 +92,7 @@ public static class DiurnalTrace
         {
             t += -Math.Log(1 - random.NextDouble()) / peakRate;
             if (t >= o.DaySeconds) break;
-            if (random.NextDouble() * peakRate > Rate(t) * requestsPerShapeUnit) continue;
+            if (random.NextDouble() * peakRate > Requests(t)) continue;
             var repeat = trace.Count > 0 && random.NextDouble() < o.RepeatRatio;
             var request = repeat ? trace[random.Next(trace.Count)] with { Arrival = t } : new TraceRequest(t, SampleTokens(), nextId++);
             trace.Add(request);
