@@ -23,7 +23,8 @@ var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
     .WithExternalHttpEndpoints()
-    .WithHealthProbe("/health");
+    .WithHealthProbe("/health")
+    .WithPrometheusWhenPublished();
 
 // Workers: one per model tier, each consuming only its tier's queue. GPU tiers run next to an SGLang engine
 // and exist only where a GPU is switched on (Embedding:Gpu:Enabled); the CPU tier always runs.
@@ -34,6 +35,7 @@ for (var i = 0; i < tiers.Count; i++)
     var worker = builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}")
         .WithReference(messaging).WaitFor(messaging)
         .WithTier(tier)
+        .WithPrometheusWhenPublished()
         .WithQueueScaling(EmbeddingQueues.ForModel(tier.Name), embedding.Scaling.For(tier.Scaling), messaging, management);
     if (tier.RunsOnGpu)
     {

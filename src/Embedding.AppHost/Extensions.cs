@@ -204,6 +204,10 @@ public static class AppHostExtensions
         return api;
     }
 
+    /// <summary>Deployed services also offer Prometheus scraping at /metrics (clusters often scrape rather than receive OTLP).</summary>
+    public static IResourceBuilder<ProjectResource> WithPrometheusWhenPublished(this IResourceBuilder<ProjectResource> project) =>
+        project.ApplicationBuilder.ExecutionContext.IsPublishMode ? project.WithEnvironment("Telemetry__Prometheus", "true") : project;
+
     /// <summary>One readiness path for both worlds: the dashboard's health check here, the pod's probes when published.</summary>
     public static IResourceBuilder<T> WithHealthProbe<T>(this IResourceBuilder<T> resource, string path, string endpoint = "http")
         where T : IResourceWithEndpoints =>

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -20,6 +21,10 @@ public static class Extensions
 
     private const string HealthEndpointPath = "/health";
     private const string AlivenessEndpointPath = "/alive";
+    private const string MetricsEndpointPath = "/metrics";
+
+    /// <summary>"Telemetry:Prometheus" = true adds a Prometheus scrape endpoint at /metrics (for Kubernetes), beside OTLP.</summary>
+    private static bool PrometheusEnabled(IConfiguration configuration) => configuration.GetValue<bool>("Telemetry:Prometheus");
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -47,14 +52,16 @@ public static class Extensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
-                .AddMeter(TelemetrySources))
+                .AddMeter(TelemetrySources)
+                .AddPrometheusIfEnabled(builder.Configuration))
             .WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(TelemetrySources)
-                // Health probes are noise in the dashboard's trace list.
+                // Health probes and scrapes are noise in the dashboard's trace list.
                 .AddAspNetCoreInstrumentation(o => o.Filter = ctx =>
                     !ctx.Request.Path.StartsWithSegments(HealthEndpointPath) &&
-                    !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
+                    !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath) &&
+                    !ctx.Request.Path.StartsWithSegments(MetricsEndpointPath))
                 .AddHttpClientInstrumentation());
 
         // Export only where a collector is configured (the AppHost sets this for the dashboard).
@@ -64,6 +71,9 @@ public static class Extensions
         }
         return builder;
     }
+
+    private static MeterProviderBuilder AddPrometheusIfEnabled(this MeterProviderBuilder metrics, IConfiguration configuration) =>
+        PrometheusEnabled(configuration) ? metrics.AddPrometheusExporter() : metrics;
 
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -77,6 +87,7 @@ public static class Extensions
         // Readiness: every check must pass. Liveness: only the "live" ones.
         app.MapHealthChecks(HealthEndpointPath);
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
+        if (PrometheusEnabled(app.Configuration)) app.MapPrometheusScrapingEndpoint(MetricsEndpointPath);
         return app;
     }
 }

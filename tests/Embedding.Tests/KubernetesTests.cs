@@ -86,6 +86,9 @@ public sealed class KubernetesTests
         var cpuPod = Find(objects, "Deployment", "worker-qwen3-embedding-tiny-test")["spec"]!["template"]!["spec"]!;
         Assert.Null(cpuPod["nodeSelector"]);
         Assert.Equal("LoadBalancer", Find(objects, "Service", "api")["spec"]!["type"]!.GetValue<string>());
+        var scrape = Find(objects, "Deployment", "api")["spec"]!["template"]!["metadata"]!["annotations"]!;
+        Assert.Equal("true", scrape["prometheus.io/scrape"]!.GetValue<string>());
+        Assert.Equal("/metrics", scrape["prometheus.io/path"]!.GetValue<string>());
         foreach (var name in new[] { "cache", "messaging" }) Assert.NotNull(Find(objects, "Service", name));
     }
 

@@ -49,3 +49,32 @@ public sealed class TracingTests
         throw new TimeoutException("span not seen");
     }
 }
+
+/// <summary>Prometheus scraping, the option for clusters that scrape rather than receive OTLP.</summary>
+public sealed class PrometheusTests
+{
+    [Fact]
+    public async Task With_the_option_on_the_api_serves_its_metrics_at_slash_metrics()
+    {
+        await using var stack = new Infrastructure.EmbeddingStack(backend: "Fake", redis: null, api: new() { ["Telemetry:Prometheus"] = "true" });
+        var response = await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = new[] { "scrape me", "and me" } });
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+
+        string text = "";
+        for (var i = 0; i < 50 && !text.Contains("embedding_usage_tokens"); i++)
+        {
+            await Task.Delay(200);  // the exporter caches a scrape briefly
+            text = await stack.Client.GetStringAsync("/metrics");
+        }
+        Assert.Contains("embedding_inputs", text);
+        Assert.Contains("embedding_usage_tokens", text);
+        Assert.Contains($"embedding_model=\"{stack.Model}\"", text);
+    }
+
+    [Fact]
+    public async Task Without_the_option_there_is_no_metrics_endpoint()
+    {
+        await using var stack = new Infrastructure.EmbeddingStack(backend: "Fake", redis: null, workers: 0);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await stack.Client.GetAsync("/metrics")).StatusCode);
+    }
+}

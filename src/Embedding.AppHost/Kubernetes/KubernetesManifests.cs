@@ -104,7 +104,7 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
                 // KEDA owns a queue-scaled worker's replica count, starting from the policy's minimum (zero).
                 Replicas = scaling?.Policy.MinReplicas ?? 1,
                 Selector = new V1LabelSelector { MatchLabels = labels },
-                Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = labels }, Spec = pod },
+                Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = labels, Annotations = ScrapeAnnotations(containers) }, Spec = pod },
             },
         });
 
@@ -326,6 +326,17 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
             return $"{settings.Registry}/{name}:{settings.ImageTag}";
         }
         return resource.TryGetContainerImageName(out var image) ? image : throw new InvalidOperationException($"{resource.Name} has no image");
+    }
+
+    /// <summary>The usual prometheus.io annotations for a pod whose service serves /metrics (Telemetry__Prometheus=true).</summary>
+    private static Dictionary<string, string>? ScrapeAnnotations(List<V1Container> containers)
+    {
+        var scraped = containers.FirstOrDefault(c => c.Env?.Any(e => e.Name == "Telemetry__Prometheus" && e.Value == "true") == true);
+        if (scraped?.Ports?.FirstOrDefault(p => p.Name == "http") is not { } port) return null;
+        return new Dictionary<string, string>
+        {
+            ["prometheus.io/scrape"] = "true", ["prometheus.io/port"] = port.ContainerPort.ToString(), ["prometheus.io/path"] = "/metrics",
+        };
     }
 
     private static V1Secret Secret(string name, Dictionary<string, string> data) =>
