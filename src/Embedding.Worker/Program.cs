@@ -1,3 +1,4 @@
+using Embedding.Worker;
 using Embedding.Worker.Backends;
 using Embedding.Worker.Extensions;
 
@@ -13,6 +14,11 @@ app.MapDefaultEndpoints();
 var backend = app.Services.GetRequiredService<IEmbeddingBackend>();
 app.Logger.LogInformation("Waiting for the embedding engine to be ready");
 await backend.WaitUntilReadyAsync(app.Lifetime.ApplicationStopping);
+
+// Cold starts and replicas, for the dashboard: how long this start took, and one more worker taking messages.
+var metrics = app.Services.GetRequiredService<WorkerMetrics>();
+app.Lifetime.ApplicationStarted.Register(() => metrics.Started(DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime));
+app.Lifetime.ApplicationStopping.Register(metrics.Stopped);
 
 app.Run();
 

@@ -20,6 +20,8 @@ public sealed class WorkerMetrics
     private readonly Counter<long> _tokens;
     private readonly Counter<long> _queued;
     private readonly Counter<long> _dropped;
+    private readonly Histogram<double> _startup;
+    private readonly UpDownCounter<int> _replicas;
 
     public WorkerMetrics(IMeterFactory meterFactory, IOptions<WorkerOptions> options)
     {
@@ -31,7 +33,19 @@ public sealed class WorkerMetrics
         _tokens = meter.CreateCounter<long>("embedding.tokens", "{token}", "Tokens embedded");
         _queued = meter.CreateCounter<long>("embedding.batcher.queued", "{text}", "Texts handed to the batcher");
         _dropped = meter.CreateCounter<long>("embedding.batcher.dropped", "{text}", "Texts dropped because their caller went away");
+        _startup = meter.CreateHistogram<double>("embedding.worker.startup.duration", "s",
+            "From process start to taking messages: the worker's part of a cold start (model load or engine wait included)");
+        _replicas = meter.CreateUpDownCounter<int>("embedding.worker.replicas", "{replica}", "Workers taking messages; summed over replicas, the tier's size");
     }
+
+    /// <summary>The worker is ready and takes messages from now on.</summary>
+    public void Started(TimeSpan sinceProcessStart)
+    {
+        _startup.Record(sinceProcessStart.TotalSeconds, _model);
+        _replicas.Add(1, _model);
+    }
+
+    public void Stopped() => _replicas.Add(-1, _model);
 
     public void Queued(int texts) => _queued.Add(texts, _model);
 

@@ -78,3 +78,42 @@ public sealed class PrometheusTests
         Assert.Equal(System.Net.HttpStatusCode.NotFound, (await stack.Client.GetAsync("/metrics")).StatusCode);
     }
 }
+
+/// <summary>Cold starts and replicas as metrics: each worker reports its start-up time and counts itself while it takes messages.</summary>
+public sealed class WorkerLifecycleMetricsTests
+{
+    [Fact]
+    public async Task A_worker_reports_its_start_and_counts_itself_in_and_out()
+    {
+        var model = Infrastructure.EmbeddingStack.NewModelName();
+        var replicas = new ConcurrentQueue<int>();
+        var startups = new ConcurrentQueue<double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Embedding.Worker" && instrument.Name.StartsWith("embedding.worker.", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "embedding.worker.replicas" && Tagged(tags, model)) replicas.Enqueue(value);
+        });
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+        {
+            if (instrument.Name == "embedding.worker.startup.duration" && Tagged(tags, model)) startups.Enqueue(value);
+        });
+        listener.Start();
+
+        await using (new Infrastructure.EmbeddingStack(backend: "Fake", redis: null, model: model))
+        {
+            Assert.Equal([1], replicas);
+            Assert.True(Assert.Single(startups) > 0);
+        }
+        Assert.Equal([1, -1], replicas);
+    }
+
+    private static bool Tagged(ReadOnlySpan<KeyValuePair<string, object?>> tags, string model)
+    {
+        foreach (var tag in tags) if (tag.Key == "embedding.model" && (string?)tag.Value == model) return true;
+        return false;
+    }
+}
