@@ -23,13 +23,15 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
         var client = _clients.GetOrAdd(model, m => clientFactory.CreateRequestClient<EmbedTexts>(
             new Uri($"queue:{EmbeddingQueues.ForModel(m)}"), RequestTimeout.After(s: _options.RequestTimeoutSeconds)));
         // MassTransit's timeout covers the wait for an answer; sending can also stall while the broker is down and the
-        // connection recovers. This bound covers both, so no request outlives its timeout.
+        // connection recovers, and not every wait in there observes cancellation. This bound covers both, so no request
+        // outlives its timeout (an abandoned send finishes or fails in the background).
+        var limit = TimeSpan.FromSeconds(_options.RequestTimeoutSeconds + 1);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        deadline.CancelAfter(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds + 1));
+        deadline.CancelAfter(limit);
         try
         {
             var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(
-                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens), deadline.Token);
+                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens), deadline.Token).WaitAsync(limit, ct);
             if (response.Is(out Response<TextsEmbedded>? embedded))
             {
                 var answer = embedded.Message;
@@ -40,7 +42,7 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
             response.Is(out Response<EmbedRejected>? rejected);
             return (null, rejected!.Message, null);
         }
-        catch (Exception ex) when (ex is RequestTimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+        catch (Exception ex) when (ex is RequestTimeoutException or TimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
         {
             return (null, null, Unavailable(
                 $"No embedding worker for '{model}' answered within {_options.RequestTimeoutSeconds} s. " +
