@@ -6,6 +6,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 DURATION="${DURATION:-8}"; LEVELS="${LEVELS:-1,8,32,64,128}"; WORDS="${WORDS:-16-64}"
+# BACKEND=onnx (the tiny CPU model) or BACKEND=simulated (the SIMULATED H100 engine of bench/batching.sh, 2560-d vectors).
+BACKEND="${BACKEND:-onnx}"
+if [ "$BACKEND" = simulated ]; then WORKER_BACKEND=(Worker__Backend=SimulatedGpu Worker__MaxConcurrentBatches=2); DIMS=2560; DIRECT_ARG=simulated
+else WORKER_BACKEND=(Worker__Backend=Onnx Worker__Onnx__ModelPath="$ROOT/models/qwen3-tiny"); DIMS=128; DIRECT_ARG="$ROOT/models/qwen3-tiny"; fi
 MODEL=load-tiny; API=http://127.0.0.1:5193; DIRECT=http://127.0.0.1:5194
 TMP="$ROOT/bench/tmp"; mkdir -p "$TMP" bench/results
 bash scripts/install-prerequisites.sh
@@ -16,20 +20,21 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; bash scripts/test-servers.sh stop; }
 trap cleanup EXIT
 
-env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__Backend=Onnx \
-    Worker__Onnx__ModelPath="$ROOT/models/qwen3-tiny" Worker__MaxWaitMilliseconds="${WORKER_WAIT_MS:-5}" \
+env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL "${WORKER_BACKEND[@]}" \
+    Worker__MaxWaitMilliseconds="${WORKER_WAIT_MS:-5}" \
     ASPNETCORE_URLS=http://127.0.0.1:0 Logging__LogLevel__Default=Warning \
     dotnet src/Embedding.Worker/bin/Release/net10.0/Embedding.Worker.dll >"$TMP/load-worker.log" 2>&1 &
 pids+=($!)
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" ConnectionStrings__cache="$EMBEDDING_TEST_REDIS" \
-    Api__Models__0__Name=$MODEL Api__Models__0__Dimensions=128 ASPNETCORE_URLS=$API Logging__LogLevel__Default=Warning \
+    Api__Models__0__Name=$MODEL Api__Models__0__Dimensions=$DIMS ASPNETCORE_URLS=$API Logging__LogLevel__Default=Warning \
     dotnet src/Embedding.Api/bin/Release/net10.0/Embedding.Api.dll >"$TMP/load-api.log" 2>&1 &
 pids+=($!)
-dotnet tools/Embedding.Bench/bin/Release/net10.0/Embedding.Bench.dll direct $DIRECT "$ROOT/models/qwen3-tiny" >"$TMP/load-direct.log" 2>&1 &
+dotnet tools/Embedding.Bench/bin/Release/net10.0/Embedding.Bench.dll direct $DIRECT "$DIRECT_ARG" >"$TMP/load-direct.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do curl -sf "$API/health" >/dev/null && curl -sf -X POST "$DIRECT/v1/embeddings" -d '{"input":"warm"}' -o /dev/null && break; sleep 0.5; done
 for _ in $(seq 1 60); do curl -sf "$API/v1/embeddings" -H 'content-type: application/json' -d "{\"model\":\"$MODEL\",\"input\":\"warm\"}" -o /dev/null && break; sleep 0.5; done
 
 dotnet tools/Embedding.Load/bin/Release/net10.0/Embedding.Load.dll --url "$API/v1/embeddings" --name stack \
   --compare "$DIRECT/v1/embeddings" --compare-name direct --model $MODEL --concurrency "$LEVELS" --duration "$DURATION" \
-  --words "$WORDS" --out bench/results --command "bash bench/load.sh (DURATION=$DURATION, LEVELS=$LEVELS, WORDS=$WORDS)"
+  --words "$WORDS" --out bench/results --file "load-$(date -u +%F)-$BACKEND" \
+  --command "BACKEND=$BACKEND bash bench/load.sh (DURATION=$DURATION, LEVELS=$LEVELS, WORDS=$WORDS)"

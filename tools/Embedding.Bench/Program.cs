@@ -6,12 +6,15 @@ using Embedding.Worker.Backends;
 //                              the ceiling for any endpoint on this machine.
 // stub <seconds> <dimensions>: calls the FAKE backend directly, one text per call, and prints calls/s.
 // batching <output.md>:         the worker's batcher against the SIMULATED GPU under open-loop load.
-// direct <url> <model-dir>:     the ONNX backend behind a plain OpenAI-compatible /v1/embeddings (no cache, no queue,
-//                              no batching across requests): "the backend called directly", for the load tool to compare.
+// direct <url> <model-dir|simulated>: the ONNX backend (or the SIMULATED GPU) behind a plain OpenAI-compatible
+//                              /v1/embeddings (no cache, no queue, no batching across requests): "the backend called
+//                              directly", for the load tool to compare with the whole stack.
 switch (args.FirstOrDefault())
 {
     case "direct":
-        var onnx = new OnnxQwen3Backend(args[2], new OnnxBackendOptions());  // threads as the worker's default
+        IEmbeddingBackend onnx = args[2] == "simulated"
+            ? new SimulatedGpuBackend(new SimulatedGpuOptions())
+            : new OnnxQwen3Backend(args[2], new OnnxBackendOptions());  // threads as the worker's default
         var direct = WebApplication.CreateSlimBuilder();
         direct.Logging.ClearProviders();
         direct.WebHost.UseUrls(args[1]);
