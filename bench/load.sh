@@ -3,22 +3,14 @@
 # with the tiny ONNX model) and, in the same run with the same requests, against that ONNX backend behind a plain
 # OpenAI-compatible endpoint (no cache, no queue). Loopback only, bounded per step. Writes bench/results/load-<date>.*.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
+source "$(dirname "$0")/common.sh"
 DURATION="${DURATION:-8}"; LEVELS="${LEVELS:-1,8,32,64,128}"; WORDS="${WORDS:-16-64}"
 # BACKEND=onnx (the tiny CPU model) or BACKEND=simulated (the SIMULATED H100 engine of bench/batching.sh, 2560-d vectors).
 BACKEND="${BACKEND:-onnx}"
 if [ "$BACKEND" = simulated ]; then WORKER_BACKEND=(Worker__Backend=SimulatedGpu Worker__MaxConcurrentBatches=2); DIMS=2560; DIRECT_ARG=simulated
 else WORKER_BACKEND=(Worker__Backend=Onnx Worker__Onnx__ModelPath="$ROOT/models/qwen3-tiny"); DIMS=128; DIRECT_ARG="$ROOT/models/qwen3-tiny"; fi
 MODEL=load-tiny; API=http://127.0.0.1:5193; DIRECT=http://127.0.0.1:5194
-TMP="$ROOT/bench/tmp"; mkdir -p "$TMP" bench/results
-bash scripts/install-prerequisites.sh
-dotnet build Embedding.sln -c Release -v q -nologo >/dev/null
-export STATE="$TMP/load-state" REDIS_PORT=6493 AMQP_PORT=5793 MGMT_PORT=15793
-eval "$(bash scripts/test-servers.sh)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; bash scripts/test-servers.sh stop; }
-trap cleanup EXIT
+bench_servers load-state 6493 5793 15793
 
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL "${WORKER_BACKEND[@]}" \
     Worker__MaxWaitMilliseconds="${WORKER_WAIT_MS:-5}" \

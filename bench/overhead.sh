@@ -8,24 +8,14 @@
 #   5. p50 of the cache-hit path at one connection
 # Writes bench/results/overhead-<date>.md. Servers run on their own ports and are stopped at the end.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
+source "$(dirname "$0")/common.sh"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
 MODEL=bench-fake
 API=http://127.0.0.1:5181
 BARE=http://127.0.0.1:5182
-TMP="$ROOT/bench/tmp"
-mkdir -p "$TMP" bench/results
-command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
-bash scripts/install-prerequisites.sh
-
-dotnet build Embedding.sln -c Release -v q -nologo >/dev/null
-export STATE="$TMP/state" REDIS_PORT=6479 AMQP_PORT=5772 MGMT_PORT=15772
-eval "$(bash scripts/test-servers.sh)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; bash scripts/test-servers.sh stop; }
-trap cleanup EXIT
+need_wrk
+bench_servers state 6479 5772 15772
 
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__Backend=Fake \
     Worker__Fake__Dimensions=1024 Worker__MaxBatchSize=256 Worker__MaxWaitMilliseconds=1 Worker__PrefetchCount=256 \

@@ -3,20 +3,13 @@
 # API with its in-flight cap (Api:MaxConcurrentRequests) at $LIMIT and, for comparison, effectively uncapped.
 # Records served and shed (503) requests, latency, and the API's peak memory. Writes bench/results/overload-<date>.md.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
+source "$(dirname "$0")/common.sh"
 DURATION="${DURATION:-30}"; CONNECTIONS="${CONNECTIONS:-1000}"; LIMIT="${LIMIT:-64}"
 MODEL=overload-fake; API=http://127.0.0.1:5192
-TMP="$ROOT/bench/tmp"; mkdir -p "$TMP" bench/results
-command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
-bash scripts/install-prerequisites.sh
-dotnet build Embedding.sln -c Release -v q -nologo >/dev/null
+KILL_SIGNAL=KILL
+need_wrk
 ulimit -n 65536 2>/dev/null || true
-export STATE="$TMP/overload-state" REDIS_PORT=6492 AMQP_PORT=5792 MGMT_PORT=15792
-eval "$(bash scripts/test-servers.sh)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; bash scripts/test-servers.sh stop; }
-trap cleanup EXIT
+bench_servers overload-state 6492 5792 15792
 
 # One worker with a FAKE backend that takes 20 ms per batch: a fixed, small capacity to overload.
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__Backend=Fake \

@@ -5,20 +5,13 @@
 # started. Records requests, errors, latency percentiles, the error queue, and the API's memory over time.
 # Writes bench/results/soak-<date>.md. Servers run on their own ports; everything started here is stopped by PID.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
+source "$(dirname "$0")/common.sh"
 DURATION="${DURATION:-180}"; RESTART_EVERY="${RESTART_EVERY:-30}"; CONNECTIONS="${CONNECTIONS:-16}"
 CACHE_MIB="${CACHE_MIB:-256}"   # the API's in-process cache budget (Api:Cache:MemoryBytes; 256 MiB is the default)
 MODEL=soak-tiny; API=http://127.0.0.1:5191
-TMP="$ROOT/bench/tmp"; mkdir -p "$TMP" bench/results
-command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null; }
-bash scripts/install-prerequisites.sh
-dotnet build Embedding.sln -c Release -v q -nologo >/dev/null
-export STATE="$TMP/soak-state" REDIS_PORT=6491 AMQP_PORT=5791 MGMT_PORT=15791
-eval "$(bash scripts/test-servers.sh)"
-pids=()
-cleanup() { for p in "${pids[@]}" "${workers[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done; bash scripts/test-servers.sh stop; }
-trap cleanup EXIT
+KILL_SIGNAL=KILL
+need_wrk
+bench_servers soak-state 6491 5791 15791
 
 workers=()
 start_worker() {
@@ -26,7 +19,7 @@ start_worker() {
       Worker__Onnx__ModelPath="$ROOT/models/qwen3-tiny" Worker__Onnx__IntraOpThreads=1 \
       ASPNETCORE_URLS=http://127.0.0.1:0 Logging__LogLevel__Default=Warning \
       dotnet src/Embedding.Worker/bin/Release/net10.0/Embedding.Worker.dll >>"$TMP/soak-workers.log" 2>&1 &
-  workers+=($!)
+  workers+=($!); pids+=($!)
 }
 start_worker; start_worker
 env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" ConnectionStrings__cache="$EMBEDDING_TEST_REDIS" \
