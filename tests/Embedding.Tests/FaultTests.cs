@@ -24,7 +24,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             using var probe = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},abortConnect=false");
 
             Assert.Equal(HttpStatusCode.OK, (await Embed(stack, "before the outage")).StatusCode);
-            await WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, "before the outage")), TimeSpan.FromSeconds(10));
+            await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, "before the outage")), TimeSpan.FromSeconds(10), pollMilliseconds: 200);
 
             redis.Kill();
             await redis.WaitForExitAsync();
@@ -37,13 +37,13 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 
             redis = StartRedis(port);  // empty: no persistence
             var n = 0;
-            await WaitUntilAsync(async () =>
+            await TestEnvironment.WaitUntilAsync(async () =>
             {
                 var text = $"after the outage {n++}";
                 Assert.Equal(HttpStatusCode.OK, (await Embed(stack, text)).StatusCode);
                 await Task.Delay(200);
                 return probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, text));
-            }, TimeSpan.FromSeconds(60));
+            }, TimeSpan.FromSeconds(60), pollMilliseconds: 200);
         }
         finally
         {
@@ -86,7 +86,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 
         // Back to normal: both sides reconnected.
         var after = 0;
-        await WaitUntilAsync(async () => (await Embed(stack, $"after restart {after++}")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60));
+        await TestEnvironment.WaitUntilAsync(async () => (await Embed(stack, $"after restart {after++}")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60), pollMilliseconds: 200);
         for (var i = 0; i < 5; i++) Assert.Equal(HttpStatusCode.OK, (await Embed(stack, $"steady {i}")).StatusCode);
     }
 
@@ -103,18 +103,6 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();
         return process;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout) => await WaitUntilAsync(() => Task.FromResult(condition()), timeout);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not met in time");
-            await Task.Delay(200);
-        }
     }
 
     /// <summary>A RabbitMQ node of this test's own (scripts/test-servers.sh on free ports), stopped by PID at the end.</summary>

@@ -37,7 +37,7 @@ public sealed class WorkerCrashTests
         var requests = texts.Select(t => stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = t })).ToArray();
 
         // The doomed worker holds all 20 messages unacknowledged (in its batcher) when it dies.
-        await WaitUntilAsync(async () => await QueueCountAsync(queue, "messages_unacknowledged") == texts.Length, TimeSpan.FromSeconds(30));
+        await TestEnvironment.WaitUntilAsync(async () => await QueueCountAsync(queue, "messages_unacknowledged") == texts.Length, TimeSpan.FromSeconds(30));
         doomed.Kill(entireProcessTree: true);
         await doomed.WaitForExitAsync();
 
@@ -52,7 +52,7 @@ public sealed class WorkerCrashTests
             Assert.Equal(FakeBackend.VectorFor(texts[i], 64), vector);
         }
         // Nothing left behind: the queue drains (its statistics refresh every few seconds) and nothing faulted.
-        await WaitUntilAsync(async () => await QueueCountAsync(queue, "messages") == 0, TimeSpan.FromSeconds(30));
+        await TestEnvironment.WaitUntilAsync(async () => await QueueCountAsync(queue, "messages") == 0, TimeSpan.FromSeconds(30));
         Assert.Equal(0, await ErrorQueueDepthAsync(queue));
     }
 
@@ -87,16 +87,6 @@ public sealed class WorkerCrashTests
             }
         }
         throw new InvalidOperationException($"Worker exited before '{marker}':\n{seen}\n{await process.StandardError.ReadToEndAsync()}");
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not met in time");
-            await Task.Delay(100);
-        }
     }
 
     private static readonly HttpClient Management = CreateManagementClient();

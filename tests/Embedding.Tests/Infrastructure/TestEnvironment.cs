@@ -33,6 +33,20 @@ public static class TestEnvironment
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Polls <paramref name="condition"/> until it holds; a <see cref="TimeoutException"/> once <paramref name="timeout"/> has passed.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, int pollMilliseconds = 100)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not met in time");
+            await Task.Delay(pollMilliseconds);
+        }
+    }
+
+    public static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, int pollMilliseconds = 100) =>
+        WaitUntilAsync(() => Task.FromResult(condition()), timeout, pollMilliseconds);
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
