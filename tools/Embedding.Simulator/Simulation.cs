@@ -39,8 +39,6 @@ public sealed class SimulationResult
     public double BusySeconds { get; set; }
     public int ColdStarts { get; set; }
     public long WaitedOnColdStart { get; set; }
-    public long OverTimeout { get; set; }
-
     /// <summary>Requests that waited on the queue past the API's timeout: answered 503 + Retry-After (the client retries), never served.</summary>
     public long TimedOut { get; set; }
     public long Unserved { get; set; }
@@ -101,6 +99,18 @@ public static class ElasticSimulation
         var next = 0;
         var nextTick = 0.0;
         var needs = new ReplicaNeeds();
+
+        // Replicas told to stop leave once they have drained their batch: billing ends then.
+        void LeaveWhenDrained()
+        {
+            foreach (var r in replicas.Where(r => r.Stopping && r.Batch is null).ToList())
+            {
+                result.GpuSeconds += t - r.Created;
+                replicas.Remove(r);
+                result.Replicas.Add((t, replicas.Count));
+            }
+        }
+
         while (true)
         {
             // 1. Batches that finish now answer their requests (and fill the cache).
@@ -111,19 +121,12 @@ public static class ElasticSimulation
                     var latency = r.BusyUntil - trace[i].Arrival;
                     result.Latencies.Add(latency);
                     if (!coldArrival[i]) result.WarmLatencies.Add(latency);
-                    if (latency > o.RequestTimeoutSeconds) result.OverTimeout++;
                     result.GpuServed++;
                     cached.Add(trace[i].TextId);
                 }
                 r.Batch = null;
             }
-            // Drained replicas that were told to stop leave now: billing ends.
-            foreach (var r in replicas.Where(r => r.Stopping && r.Batch is null).ToList())
-            {
-                result.GpuSeconds += t - r.Created;
-                replicas.Remove(r);
-                result.Replicas.Add((t, replicas.Count));
-            }
+            LeaveWhenDrained();
 
             // 2. Arrivals: cache hits are answered at once; the rest wait on the queue.
             for (; next < trace.Count && trace[next].Arrival <= t; next++)
@@ -156,15 +159,11 @@ public static class ElasticSimulation
                     replicas.Add(new Replica(t, t + o.ColdStartSeconds));
                     result.ColdStarts++;
                 }
+                if (desired > active.Count) result.Replicas.Add((t, replicas.Count));
                 // Scale-in takes the newest ready replicas first; the policy never removes one that is starting.
                 foreach (var r in active.Where(r => r.ReadyAt <= t).OrderByDescending(r => r.Created).Take(Math.Max(0, active.Count - desired)))
                     r.Stopping = true;
-                if (desired != active.Count) result.Replicas.Add((t, replicas.Count(r => !r.Stopping)));
-                foreach (var r in replicas.Where(r => r.Stopping && r.Batch is null).ToList())
-                {
-                    result.GpuSeconds += t - r.Created;
-                    replicas.Remove(r);
-                }
+                LeaveWhenDrained();
             }
 
             // 4. Free, ready replicas take the next batch: requests in arrival order up to the token budget.
