@@ -30,6 +30,7 @@ public static class Extensions
         builder.Services.AddAuthentication(ApiKeyHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyHandler>(ApiKeyHandler.SchemeName, null);
         builder.Services.AddAuthorization();
+        builder.Services.AddSingleton<ApiKeyRing>();
         builder.Services.AddEmbeddingRateLimits();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<TokenQuotas>();
@@ -64,7 +65,7 @@ public static class Extensions
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
-        if (app.Services.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value.Auth.Keys.Count == 0)
+        if (app.Services.GetRequiredService<ApiKeyRing>().IsOpen)
             app.Logger.LogWarning("No API keys are configured (Api:Auth:Keys): the API accepts every caller. Configure keys before exposing it.");
     }
 

@@ -12,18 +12,15 @@ namespace Embedding.Api.Security;
 /// traces, rate limits and quotas ever see of it. With no keys configured the API is open (development), and says so at start.
 /// </summary>
 public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions, ILoggerFactory logger, UrlEncoder encoder,
-                                  IOptions<EmbeddingApiOptions> api)
+                                  ApiKeyRing keys)
     : AuthenticationHandler<AuthenticationSchemeOptions>(schemeOptions, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string ModelsClaim = "embedding:models";
 
-    private readonly Dictionary<string, ApiKeyOptions> _byHash = api.Value.Auth.Keys
-        .ToDictionary(k => ApiKeyOptions.NormaliseHash(k.Sha256), StringComparer.Ordinal);
-
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        if (_byHash.Count == 0)
+        if (keys.IsOpen)
             return Task.FromResult(AuthenticateResult.Success(Ticket(new ApiKeyOptions { Name = "anonymous" })));
 
         var header = Request.Headers.Authorization.ToString();
@@ -33,7 +30,7 @@ public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> s
 
         // A dictionary lookup by hash: comparing hashes reveals nothing usable about the keys themselves.
         var hash = ApiKeyOptions.Hash(header["Bearer ".Length..].Trim());
-        return Task.FromResult(_byHash.TryGetValue(hash, out var key)
+        return Task.FromResult(keys.ByHash.TryGetValue(hash, out var key)
             ? AuthenticateResult.Success(Ticket(key))
             : AuthenticateResult.Fail("unknown API key"));
     }
@@ -54,6 +51,16 @@ public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> s
         claims.AddRange(key.Models.Select(m => new Claim(ModelsClaim, m)));
         return new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName);
     }
+}
+
+/// <summary>The configured keys by hash, built once (authentication handlers are created per request).</summary>
+public sealed class ApiKeyRing(IOptions<EmbeddingApiOptions> api)
+{
+    public IReadOnlyDictionary<string, ApiKeyOptions> ByHash { get; } = api.Value.Auth.Keys
+        .ToDictionary(k => ApiKeyOptions.NormaliseHash(k.Sha256), StringComparer.Ordinal);
+
+    /// <summary>No keys configured: every caller is let in (development).</summary>
+    public bool IsOpen => ByHash.Count == 0;
 }
 
 public static class ApiKeyPrincipal
