@@ -33,6 +33,9 @@ public sealed class EmbeddingApiOptions
     /// <summary>Requests in flight at once in this API process; beyond it, 503 + Retry-After instead of growing memory.</summary>
     [Range(1, 1_000_000)] public int MaxConcurrentRequests { get; set; } = 1024;
 
+    /// <summary>How often the API reads each tier's queue depth for its metrics; 0 turns the readings off.</summary>
+    [Range(0, 3600)] public int QueueMetricsSeconds { get; set; } = 5;
+
     public AuthOptions Auth { get; set; } = new();
 
     public CacheOptions Cache { get; set; } = new();

@@ -6,6 +6,7 @@ builder.AddServiceDefaults();
 builder.AddApplicationServices();
 
 var app = builder.Build();
+app.UseRequestMetrics();
 app.UseOpenAIErrors();
 app.UseApiAccess();
 app.MapDefaultEndpoints();

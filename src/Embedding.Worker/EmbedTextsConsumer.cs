@@ -21,6 +21,9 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
         var message = context.Message;
         Activity.Current?.SetTag("embedding.model", message.Model);
         Activity.Current?.SetTag("embedding.inputs", message.Texts.Count);
+        // Time on the queue: from the API's send to this worker taking it (cold start waits included).
+        if (context.SentTime is { } sent)
+            Activity.Current?.SetTag("embedding.queue.wait_ms", Math.Max(0, (DateTime.UtcNow - sent).TotalMilliseconds));
 
         if (!string.Equals(message.Model, options.Value.Model, StringComparison.OrdinalIgnoreCase))
         {
@@ -54,6 +57,7 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
         // Not context.CancellationToken: MassTransit cancels it when the bus stops, and a stopping worker
         // (scale-in, SIGTERM) must finish and answer what it holds. Requests nobody waits for any more
         // expire on the queue (time-to-live) before reaching a worker.
+        Activity.Current?.SetTag("embedding.tokens", total);
         var vectors = await batcher.EmbedAsync(tokenized, CancellationToken.None);
         await context.RespondAsync(new TextsEmbedded(
             backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray()));

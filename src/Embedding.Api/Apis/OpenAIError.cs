@@ -21,8 +21,16 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
     public static OpenAIError Unavailable(string message, int retryAfterSeconds) =>
         new(StatusCodes.Status503ServiceUnavailable, message, "server_error", null, "service_unavailable") { RetryAfterSeconds = retryAfterSeconds };
 
+    private const string ItemKey = "embedding.error.code";
+
+    /// <summary>The code (or, where none, the type) of the error this request answered with; null for a success.</summary>
+    public static string? CodeOf(HttpContext context) => context.Items.TryGetValue(ItemKey, out var code) ? code as string : null;
+
     public async Task WriteAsync(HttpResponse response)
     {
+        var code = Code ?? Type;
+        response.HttpContext.Items[ItemKey] = code;
+        System.Diagnostics.Activity.Current?.SetTag("embedding.error.code", code);
         response.StatusCode = Status;
         response.ContentType = "application/json";
         if (RetryAfterSeconds is { } seconds) response.Headers.RetryAfter = seconds.ToString();

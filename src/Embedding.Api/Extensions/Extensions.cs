@@ -54,9 +54,28 @@ public static class Extensions
             sp.GetRequiredService<ILogger<EmbeddingCache>>(), sp.GetService<IConnectionMultiplexer>()));
         builder.Services.AddSingleton(sp => new EmbeddingRequestParser(sp.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value));
         builder.Services.AddSingleton<WorkerDispatcher>();
+        builder.Services.AddHostedService<QueueObserver>();
         builder.Services.AddSingleton<EmbeddingService>();
 
         builder.AddEmbeddingMessaging(waitUntilStarted: false);
+    }
+
+    /// <summary>Counts every API request by final status (and OpenAI error code), errors from the handlers below included.</summary>
+    public static void UseRequestMetrics(this WebApplication app)
+    {
+        var metrics = app.Services.GetRequiredService<ApiMetrics>();
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                if (context.Request.Path.StartsWithSegments("/v1"))
+                    metrics.Request(context.Response.StatusCode, OpenAIError.CodeOf(context));
+            }
+        });
     }
 
     /// <summary>Authentication, then per-key and in-flight limits, in that order (limits are per key).</summary>

@@ -73,6 +73,8 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
         if (tokens > options.Value.MaxTokensPerRequest)
             return (null, OpenAIError.Invalid($"The inputs have {tokens} tokens together; one request may have at most {options.Value.MaxTokensPerRequest}. Split them over several requests.",
                                               "input", "max_tokens_per_request"));
+        Activity.Current?.SetTag("embedding.cache.hits", texts.Count - missing.Count);
+        Activity.Current?.SetTag("embedding.usage.tokens", tokens);
         metrics.Served(model, result.Length, tokens);
         return (new EmbeddingResult(result, tokens), null);
     }

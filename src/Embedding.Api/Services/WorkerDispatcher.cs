@@ -12,7 +12,7 @@ namespace Embedding.Api.Services;
 /// the queue instead of costing a worker time. A worker that dies mid-batch leaves the message
 /// unacknowledged; RabbitMQ gives it to another worker, whose answer still reaches this waiter.
 /// </summary>
-public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<EmbeddingApiOptions> options, ILogger<WorkerDispatcher> logger)
+public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<EmbeddingApiOptions> options, ApiMetrics metrics, ILogger<WorkerDispatcher> logger)
 {
     private readonly ConcurrentDictionary<string, IRequestClient<EmbedTexts>> _clients = new(StringComparer.OrdinalIgnoreCase);
     private readonly EmbeddingApiOptions _options = options.Value;
@@ -28,6 +28,7 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
         var limit = TimeSpan.FromSeconds(_options.RequestTimeoutSeconds + 1);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(limit);
+        using var waiting = metrics.Waiting(model);
         try
         {
             var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(

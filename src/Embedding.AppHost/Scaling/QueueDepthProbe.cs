@@ -3,8 +3,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Embedding.Contracts;
 using RabbitMQ.Client;
-using RabbitMQ.Client.Exceptions;
 
 namespace Embedding.AppHost.Scaling;
 
@@ -35,19 +35,9 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
         if (_connection is not { IsOpen: true })
         {
             if (_connection is not null) await _connection.DisposeAsync();
-            _connection = await new ConnectionFactory { Uri = new Uri(amqpUri!), ClientProvidedName = "embedding-autoscaler" }.CreateConnectionAsync(ct);
+            _connection = await QueueInspection.ConnectAsync(amqpUri!, "embedding-autoscaler", ct);
         }
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(5));
-        await using var channel = await _connection.CreateChannelAsync(cancellationToken: timeout.Token);
-        try
-        {
-            return (int)(await channel.QueueDeclarePassiveAsync(queue, timeout.Token)).MessageCount;
-        }
-        catch (OperationInterruptedException ex) when (ex.ShutdownReason?.ReplyCode == 404)
-        {
-            return 0;  // not declared yet: nothing was ever sent to it
-        }
+        return (int)((await _connection.PeekAsync(queue, ct))?.Ready ?? 0);  // not declared yet: nothing was ever sent to it
     }
 
     /// <summary>The management API's depth, or null where the queue does not exist.</summary>

@@ -22,6 +22,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new() { SingleReader = true });
     private readonly SemaphoreSlim _slots;
     private long _pending;  // texts accepted and not yet answered
+    private readonly string _instance = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray(), 0, 4);  // batch ids differ across replicas
+    private long _batches;
 
     public TokenBudgetBatcher(IEmbeddingBackend backend, IOptions<WorkerOptions> options, WorkerMetrics metrics, ILogger<TokenBudgetBatcher> logger)
     {
@@ -50,6 +52,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
         _metrics.Queued(texts.Count);
         var result = new float[texts.Count][];
         for (var i = 0; i < pending.Length; i++) result[i] = await pending[i].Result.Task.WaitAsync(cancellationToken);
+        // The caller's span (the message's consumer) names the batches its texts went into; each batch's span has the same id.
+        Activity.Current?.SetTag("embedding.batch.ids", string.Join(',', pending.Select(p => p.BatchId).Distinct()));
         return result;
     }
 
@@ -142,12 +146,18 @@ public sealed class TokenBudgetBatcher : BackgroundService
         // (API -> queue -> worker -> backend as one trace); every request it serves is linked.
         using var activity = WorkerMetrics.ActivitySource.StartActivity("embed batch", ActivityKind.Internal, parentContext: batch[0].Parent,
             links: batch.Select(p => p.Parent).Where(p => p != default).Distinct().Select(p => new ActivityLink(p)).Take(128));
+        var id = $"{_instance}-{Interlocked.Increment(ref _batches)}";
+        activity?.SetTag("embedding.batch.id", id);
         activity?.SetTag("embedding.batch.size", batch.Count);
         activity?.SetTag("embedding.batch.tokens", tokens);
+        activity?.SetTag("embedding.batch.wait_ms", Stopwatch.GetElapsedTime(batch.Min(p => p.EnqueuedAt)).TotalMilliseconds);
+        activity?.SetTag("embedding.backend", _options.Backend.ToString());
+        foreach (var p in batch) p.BatchId = id;
         var started = Stopwatch.GetTimestamp();
         try
         {
             var vectors = await _backend.EmbedAsync(batch.Select(p => p.Text).ToList(), CancellationToken.None);
+            activity?.SetTag("embedding.backend.duration_ms", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             if (Problem(vectors, batch.Count) is { } problem)
             {
                 if (batch.Count == 1) throw new BackendException(problem);
@@ -202,5 +212,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private sealed record Pending(TokenizedText Text, CancellationToken CancellationToken, long EnqueuedAt, ActivityContext Parent)
     {
         public TaskCompletionSource<float[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The batch that computed (or failed) this text; set before <see cref="Result"/> completes.</summary>
+        public string? BatchId { get; set; }
     }
 }

@@ -1,0 +1,114 @@
+using System.Net;
+using System.Net.Http.Json;
+using Embedding.Tests.Infrastructure;
+
+namespace Embedding.Tests;
+
+/// <summary>
+/// What a user sees in the dashboard, checked where it arrives: the API and a worker export over OTLP (as they do to the
+/// Aspire dashboard) to a collector in the test, and every span, attribute, link, metric and log listed for users is there.
+/// </summary>
+public sealed class TelemetryExportTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Requests_export_one_linked_trace_each_the_metrics_per_tier_and_logs_with_trace_ids()
+    {
+        await using var collector = new OtlpCollector();
+        var api = collector.ExporterSettings("embedding-api");
+        api["Api:QueueMetricsSeconds"] = "1";
+        api["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics"] = "Information";
+        var worker = collector.ExporterSettings("embedding-worker");
+        worker["Worker:MaxWaitMilliseconds"] = "500";  // the concurrent requests below share one batch
+        await using var stack = new EmbeddingStack(backend: "Fake", api: api, worker: worker);
+
+        var secrets = Enumerable.Range(0, 3).Select(i => $"private text {i} {Guid.NewGuid()}").ToArray();
+        var responses = await Task.WhenAll(secrets.Select(text => stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = text })));
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(HttpStatusCode.OK, (await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = secrets[0] })).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = "no-such-model", input = "x" })).StatusCode);
+
+        // Traces. Each request is one trace rooted at its HTTP server span; in-process hosts may export a span twice: one per id.
+        OtlpSpan[] Ours() => collector.Spans.Where(s => s.Kind == 2 && Equals(s["embedding.model"], stack.Model)).DistinctBy(s => s.SpanId).ToArray();
+        await TestEnvironment.WaitUntilAsync(() =>
+        {
+            var roots = Ours().Select(s => s.TraceId).ToHashSet();
+            return roots.Count == 4 && collector.Spans.Any(s => s.Name == "embed batch" && roots.Contains(s.TraceId) && s.Links.Count == 3);
+        }, Patience);
+        var spans = collector.Spans.GroupBy(s => s.SpanId).Select(g => g.First()).ToDictionary(s => s.SpanId);
+        var batch = spans.Values.Single(s => s.Name == "embed batch" && Ours().Any(r => r.TraceId == s.TraceId));
+
+        var root = Ours().Single(r => r.TraceId == batch.TraceId);
+        Assert.Equal("", root.ParentSpanId);
+        Assert.Equal(1L, root["embedding.inputs"]);
+        Assert.Equal(0L, root["embedding.cache.hits"]);
+        Assert.True((long)root["embedding.usage.tokens"]! > 0);
+        Assert.Contains(spans.Values, s => s.Name == "cache lookup" && s.ParentSpanId == root.SpanId);
+
+        // The batch hangs off its first request's trace, through the queue: producer (API) -> consumer (worker).
+        var chain = new List<OtlpSpan>();
+        for (var s = batch; s.ParentSpanId != ""; s = spans[s.ParentSpanId]) chain.Add(spans[s.ParentSpanId]);
+        Assert.Equal(root.SpanId, chain[^1].SpanId);
+        Assert.Contains(chain, s => s.Kind == 4);  // producer: sent to RabbitMQ
+        Assert.Contains(chain, s => s.Kind == 5);  // consumer: taken by the worker
+        Assert.All(chain.Append(batch), s => Assert.Equal(root.TraceId, s.TraceId));
+
+        var batchId = (string)batch["embedding.batch.id"]!;
+        Assert.Equal(3L, batch["embedding.batch.size"]);
+        Assert.True((long)batch["embedding.batch.tokens"]! > 0);
+        Assert.Equal("Fake", batch["embedding.backend"]);
+        Assert.True((double)batch["embedding.backend.duration_ms"]! >= 0);
+        Assert.True((double)batch["embedding.batch.wait_ms"]! >= 0);
+
+        // Linked: each request the batch served, at the worker span that names this batch, with its queue wait and tokens.
+        var served = batch.Links.Select(l => spans[l.SpanId]).ToList();
+        Assert.Equal(3, served.Select(s => s.TraceId).Distinct().Count());
+        Assert.All(served, s =>
+        {
+            Assert.Equal(batchId, s["embedding.batch.ids"]);
+            Assert.Equal(stack.Model, s["embedding.model"]);
+            Assert.True((double)s["embedding.queue.wait_ms"]! >= 0);
+            Assert.True((long)s["embedding.tokens"]! > 0);
+            Assert.Contains(Ours(), r => r.TraceId == s.TraceId);
+        });
+        var repeat = Ours().Single(r => !served.Any(s => s.TraceId == r.TraceId));
+        Assert.Equal(1L, repeat["embedding.cache.hits"]);  // the repeated text never reached the queue
+
+        // Metrics: per status, per cache level, per tier (queue, batches, backend, cold start, replicas).
+        bool Has(string name, Func<OtlpMetricPoint, bool>? where = null) =>
+            collector.Metrics.Any(p => p.Name == name && (where?.Invoke(p) ?? true));
+        bool Tier(OtlpMetricPoint p) => Equals(p["embedding.model"], stack.Model);
+        var expected = new (string Name, Func<bool> Seen)[]
+        {
+            ("embedding.requests", () => Has("embedding.requests", p => Equals(p["http.response.status_code"], 200L))),
+            ("embedding.requests", () => Has("embedding.requests", p => Equals(p["http.response.status_code"], 404L) && Equals(p["error.type"], "model_not_found"))),
+            ("embedding.cache.hits", () => Has("embedding.cache.hits", p => Equals(p["cache.level"], "l1"))),
+            ("embedding.cache.misses", () => Has("embedding.cache.misses", p => Equals(p["cache.level"], "l2"))),
+            ("embedding.cache.hit_ratio", () => Has("embedding.cache.hit_ratio", p => Equals(p["cache.level"], "l1") && p.Value > 0)),
+            ("embedding.queue.depth", () => Has("embedding.queue.depth", Tier)),
+            ("embedding.queue.consumers", () => Has("embedding.queue.consumers", p => Tier(p) && p.Value == 1)),
+            ("embedding.queue.oldest.age", () => Has("embedding.queue.oldest.age", Tier)),
+            ("embedding.batch.size", () => Has("embedding.batch.size", p => Tier(p) && p.Count >= 1 && p.Value >= 3)),
+            ("embedding.batch.tokens", () => Has("embedding.batch.tokens", Tier)),
+            ("embedding.tokens", () => Has("embedding.tokens", p => Tier(p) && p.Value > 0)),
+            ("embedding.backend.duration", () => Has("embedding.backend.duration", p => Tier(p) && p.Unit == "s")),
+            ("embedding.worker.startup.duration", () => Has("embedding.worker.startup.duration", p => Tier(p) && p.Count == 1)),
+            ("embedding.worker.replicas", () => Has("embedding.worker.replicas", p => Tier(p) && p.Value == 1)),
+            ("embedding.usage.tokens", () => Has("embedding.usage.tokens", Tier)),
+            ("http.server.request.duration", () => Has("http.server.request.duration")),
+        };
+        string[] Missing() => expected.Where(e => !e.Seen()).Select(e => e.Name).ToArray();
+        try { await TestEnvironment.WaitUntilAsync(() => Missing().Length == 0, Patience); }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"Not exported: {string.Join(", ", Missing())}. Received: {string.Join(", ", collector.Metrics.Select(p => p.Name).Distinct().Order())}. " +
+                        $"Requests: {string.Join(", ", collector.Received)}. Errors: {string.Join("; ", collector.DecodeErrors)}");
+        }
+
+        // Logs carry trace ids, and never the texts.
+        await TestEnvironment.WaitUntilAsync(() => collector.Logs.Any(l => l.TraceId == root.TraceId), Patience);
+        Assert.DoesNotContain(collector.Logs, l => secrets.Any(t => l.Body.Contains(t) || l.Attributes.Values.Any(v => v?.ToString()?.Contains(t) == true)));
+        Assert.DoesNotContain(collector.Spans, s => secrets.Any(t => s.Attributes.Values.Any(v => v?.ToString()?.Contains(t) == true)));
+    }
+}
