@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the system and its tests need on Debian, only where it is missing:
 # RabbitMQ and Redis servers (used as local processes when no container engine runs), and Node.js + npm
-# for the tests that validate published Kubernetes manifests against the real schemas.
+# for the tests that validate published Kubernetes manifests against the real schemas (--tests), plus a headless
+# Chromium for the dashboard screenshots (--screenshots).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
-if [ "${1:-}" = "--tests" ]; then
+if [ "${1:-}" = "--tests" ] || [ "${1:-}" = "--screenshots" ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
+if [ "${1:-}" = "--screenshots" ]; then
+  command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || missing+=(chromium-headless-shell fonts-dejavu-core)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
