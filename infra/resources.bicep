@@ -256,7 +256,8 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for tier in tiers: 
         maxReplicas: union(settings.Scaling, tier.?Scaling ?? {}).MaxReplicas
         pollingInterval: union(settings.Scaling, tier.?Scaling ?? {}).PollingIntervalSeconds
         cooldownPeriod: union(settings.Scaling, tier.?Scaling ?? {}).CooldownSeconds
-        rules: [
+        // Queue depth, and where the tier sets a target publish rate, a second rule on it (the larger count wins).
+        rules: concat([
           {
             name: 'queue-depth'
             custom: {
@@ -272,7 +273,23 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for tier in tiers: 
               auth: [ { secretRef: 'rabbitmq-management', triggerParameter: 'host' } ]
             }
           }
-        ]
+        ], (union(settings.Scaling, tier.?Scaling ?? {}).?TargetMessageRate ?? 0) > 0 ? [
+          {
+            name: 'publish-rate'
+            custom: {
+              type: 'rabbitmq'
+              metadata: {
+                protocol: 'http'
+                queueName: 'embed-${toLower(tier.Name)}'
+                mode: 'MessageRate'
+                value: string(union(settings.Scaling, tier.?Scaling ?? {}).TargetMessageRate)
+                activationValue: string(union(settings.Scaling, tier.?Scaling ?? {}).?ActivationMessageRate ?? 0)
+                vhostName: '/'
+              }
+              auth: [ { secretRef: 'rabbitmq-management', triggerParameter: 'host' } ]
+            }
+          }
+        ] : [])
       }
     }
   }

@@ -14,6 +14,16 @@ public sealed class ScalingPolicy
     /// <summary>The queue must be deeper than this to wake a tier from zero (KEDA's <c>activationValue</c>).</summary>
     public int ActivationQueueLength { get; set; }
 
+    /// <summary>
+    /// Messages per second one replica handles, for a second trigger on the rate messages are published at (KEDA rabbitmq
+    /// <c>mode: MessageRate</c>); 0 = queue depth only. A GPU drains its queue in milliseconds, so sampled depth often reads 0
+    /// while traffic flows; the publish rate does not, and keeps a busy tier up (and, with an activation rate, a trickle down).
+    /// </summary>
+    public double TargetMessageRate { get; set; }
+
+    /// <summary>The publish rate must exceed this (messages/s) for the rate trigger to wake or hold the tier.</summary>
+    public double ActivationMessageRate { get; set; }
+
     public int MinReplicas { get; set; }
     public int MaxReplicas { get; set; } = 3;
 
@@ -26,9 +36,17 @@ public sealed class ScalingPolicy
     /// <summary>The longest a replica may take to load its model and become ready; a starting replica is never scaled away.</summary>
     public int StartupSeconds { get; set; } = 60;
 
-    /// <summary>Replicas the queue asks for right now: one per <see cref="TargetQueueLength"/> messages once it is active, else none.</summary>
-    public int NeededFor(int queueDepth) =>
-        queueDepth > ActivationQueueLength ? Math.Max(1, (int)Math.Ceiling(queueDepth / (double)TargetQueueLength)) : 0;
+    /// <summary>
+    /// Replicas the queue asks for right now: one per <see cref="TargetQueueLength"/> messages once the depth is active, and
+    /// with a rate trigger one per <see cref="TargetMessageRate"/> messages/s once the rate is active; the larger (KEDA's
+    /// rule for several triggers). Else none.
+    /// </summary>
+    public int NeededFor(int queueDepth, double messageRate = 0)
+    {
+        var byDepth = queueDepth > ActivationQueueLength ? Math.Max(1, (int)Math.Ceiling(queueDepth / (double)TargetQueueLength)) : 0;
+        var byRate = TargetMessageRate > 0 && messageRate > ActivationMessageRate ? Math.Max(1, (int)Math.Ceiling(messageRate / TargetMessageRate)) : 0;
+        return Math.Max(byDepth, byRate);
+    }
 
     /// <summary>
     /// The replicas a tier should run. Up at once to what the queue needs (<see cref="NeededFor"/>); down only once
@@ -38,9 +56,9 @@ public sealed class ScalingPolicy
     /// start builds is theirs to drain). Never below <see cref="MinReplicas"/>, never above <see cref="MaxReplicas"/>,
     /// and replicas still starting (loading their model) are never scaled away.
     /// </summary>
-    public int DesiredReplicas(int queueDepth, int currentReplicas, TimeSpan sinceCurrentWasNeeded, int startingReplicas = 0)
+    public int DesiredReplicas(int queueDepth, int currentReplicas, TimeSpan sinceCurrentWasNeeded, int startingReplicas = 0, double messageRate = 0)
     {
-        var needed = NeededFor(queueDepth);
+        var needed = NeededFor(queueDepth, messageRate);
         var desired = needed >= currentReplicas || sinceCurrentWasNeeded < TimeSpan.FromSeconds(CooldownSeconds)
             ? Math.Max(needed, currentReplicas)
             : needed;
@@ -53,10 +71,10 @@ public sealed class ScalingPolicy
     /// One autoscaler poll: records what the queue needs now, decides, and counts replicas asked for as needed (the
     /// cooldown runs from when they were asked for). Used by the local autoscaler and the cost simulator alike.
     /// </summary>
-    public int Decide(int queueDepth, int currentReplicas, int startingReplicas, ReplicaNeeds needs, double nowSeconds)
+    public int Decide(int queueDepth, int currentReplicas, int startingReplicas, ReplicaNeeds needs, double nowSeconds, double messageRate = 0)
     {
-        needs.Observe(NeededFor(queueDepth), nowSeconds);
-        var desired = DesiredReplicas(queueDepth, currentReplicas, needs.SinceNeeded(currentReplicas, nowSeconds), startingReplicas);
+        needs.Observe(NeededFor(queueDepth, messageRate), nowSeconds);
+        var desired = DesiredReplicas(queueDepth, currentReplicas, needs.SinceNeeded(currentReplicas, nowSeconds), startingReplicas, messageRate);
         if (desired > currentReplicas) needs.Observe(desired, nowSeconds);
         return desired;
     }
@@ -66,6 +84,8 @@ public sealed class ScalingPolicy
     {
         TargetQueueLength = tier.TargetQueueLength ?? TargetQueueLength,
         ActivationQueueLength = tier.ActivationQueueLength ?? ActivationQueueLength,
+        TargetMessageRate = tier.TargetMessageRate ?? TargetMessageRate,
+        ActivationMessageRate = tier.ActivationMessageRate ?? ActivationMessageRate,
         MinReplicas = tier.MinReplicas ?? MinReplicas,
         MaxReplicas = tier.MaxReplicas ?? MaxReplicas,
         PollingIntervalSeconds = tier.PollingIntervalSeconds ?? PollingIntervalSeconds,
@@ -77,6 +97,7 @@ public sealed class ScalingPolicy
     {
         if (TargetQueueLength < 1) yield return "Scaling:TargetQueueLength must be at least 1.";
         if (ActivationQueueLength < 0) yield return "Scaling:ActivationQueueLength cannot be negative.";
+        if (TargetMessageRate < 0 || ActivationMessageRate < 0) yield return "Scaling:TargetMessageRate and ActivationMessageRate cannot be negative.";
         if (MinReplicas < 0) yield return "Scaling:MinReplicas cannot be negative.";
         if (MaxReplicas < Math.Max(1, MinReplicas)) yield return "Scaling:MaxReplicas must be at least 1 and at least MinReplicas.";
         if (PollingIntervalSeconds < 1) yield return "Scaling:PollingIntervalSeconds must be at least 1.";
@@ -92,6 +113,8 @@ public sealed class ScalingOverrides
 {
     public int? TargetQueueLength { get; set; }
     public int? ActivationQueueLength { get; set; }
+    public double? TargetMessageRate { get; set; }
+    public double? ActivationMessageRate { get; set; }
     public int? MinReplicas { get; set; }
     public int? MaxReplicas { get; set; }
     public int? PollingIntervalSeconds { get; set; }

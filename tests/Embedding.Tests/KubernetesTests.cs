@@ -34,7 +34,18 @@ public sealed class KubernetesTests
             Assert.Equal(policy.StartupSeconds, scaled["initialCooldownPeriod"]!.GetValue<int>());
             Assert.Equal(policy.CooldownSeconds, scaled["advanced"]!["horizontalPodAutoscalerConfig"]!["behavior"]!["scaleDown"]!["stabilizationWindowSeconds"]!.GetValue<int>());
 
-            var trigger = scaled["triggers"]!.AsArray().Single()!;
+            var triggers = scaled["triggers"]!.AsArray();
+            Assert.Equal(policy.TargetMessageRate > 0 ? 2 : 1, triggers.Count);
+            if (policy.TargetMessageRate > 0)
+            {
+                // The publish-rate trigger beside the depth one (the 4B tier: sampled depth reads 0 while a GPU keeps up).
+                var rate = triggers[1]!["metadata"]!;
+                Assert.Equal("MessageRate", rate["mode"]!.GetValue<string>());
+                Assert.Equal(queue, rate["queueName"]!.GetValue<string>());
+                Assert.Equal(policy.TargetMessageRate, double.Parse(rate["value"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+                Assert.Equal(policy.ActivationMessageRate, double.Parse(rate["activationValue"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture));
+            }
+            var trigger = triggers[0]!;
             Assert.Equal("rabbitmq", trigger["type"]!.GetValue<string>());
             var metadata = trigger["metadata"]!;
             Assert.Equal("http", metadata["protocol"]!.GetValue<string>());  // counts unacknowledged messages too

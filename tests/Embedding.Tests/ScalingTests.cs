@@ -33,6 +33,18 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
     public void Desired_replicas_follow_the_queue(int depth, int current, int idleSeconds, int starting, int expected) =>
         Assert.Equal(expected, Policy.DesiredReplicas(depth, current, TimeSpan.FromSeconds(idleSeconds), starting));
 
+    [Theory]
+    [InlineData(0, 0.5, 0)]    // a trickle below the rate's activation, nothing waiting: stays at zero
+    [InlineData(0, 2.0, 1)]    // messages flow though the queue reads empty (a GPU drains it in milliseconds): one replica
+    [InlineData(0, 120.0, 3)]  // 120 messages/s at 50 per replica
+    [InlineData(45, 10.0, 3)]  // depth asks for more than the rate: the larger wins (KEDA, several triggers)
+    [InlineData(2, 0.0, 0)]    // two waiting, below the depth activation
+    public void A_rate_trigger_adds_to_the_depth_trigger(int depth, double rate, int needed)
+    {
+        var policy = new ScalingPolicy { TargetQueueLength = 20, ActivationQueueLength = 3, TargetMessageRate = 50, ActivationMessageRate = 1, MaxReplicas = 4 };
+        Assert.Equal(needed, policy.NeededFor(depth, rate));
+    }
+
     [Fact]
     public void Activation_threshold_and_minimum_are_honoured()
     {
@@ -68,7 +80,7 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
         var replicas = new StackReplicas(stack);
         var management = new Uri(TestEnvironment.RabbitMqManagement);
         await using var probe = new QueueDepthProbe(management, TestEnvironment.RabbitMq);
-        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetDepthAsync, replicas,
+        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetLoadAsync, replicas,
             new TestOutputLogger(output, "autoscaler"));
         using var stop = new CancellationTokenSource();
         var scaling = autoscaler.RunAsync(stop.Token);

@@ -53,6 +53,38 @@ public sealed class SimulatorTests
         Assert.Equal([(0.0, 0), (16.0, 0)], r.Replicas.Where(x => x.Replicas == 0).Select(x => (Math.Round(x.Time, 6), x.Replicas)));
     }
 
+    /// <summary>
+    /// A CPU standby (0.1 s floor, 320 tokens/s: a 320-token request takes 1.1 s) serves sparse requests one at a time;
+    /// the GPU, activated only above 3 waiting messages or 1 message/s, never starts. Billed: the standby all day, no GPU.
+    /// </summary>
+    [Fact]
+    public void A_cpu_standby_serves_a_trickle_and_the_gpu_stays_at_zero()
+    {
+        var policy = new ScalingPolicy { TargetQueueLength = 1, ActivationQueueLength = 3, TargetMessageRate = 50, ActivationMessageRate = 1,
+                                         MaxReplicas = 1, PollingIntervalSeconds = 1, CooldownSeconds = 10, StartupSeconds = 5 };
+        var standby = new StandbyCpu { FloorSeconds = 0.1, TokensPerSecond = 320, PricePerHour = 1 };
+        var r = ElasticSimulation.Run([new(0, 320, 1), new(0.5, 320, 2), new(100, 320, 3)],
+            new SimulationOptions { Policy = policy, Latency = Gpu, Standby = standby });
+
+        // The second request waits for the first (0.6 s), then takes its own 1.1 s.
+        Assert.Equal([1.1, 1.7, 1.1], r.Latencies.Select(x => Math.Round(x, 9)));
+        Assert.Equal(3, r.StandbyServed);
+        Assert.Equal(0, r.ColdStarts);
+        Assert.Equal(0, r.GpuSeconds, 9);
+        Assert.Equal(24, r.Cost(pricePerGpuHour: 3), 6);  // 24 CPU-hours at $1, no GPU-hours
+    }
+
+    /// <summary>With a GPU consuming, the CPU standby (lower consumer priority) gets nothing.</summary>
+    [Fact]
+    public void A_cpu_standby_gets_no_message_while_a_gpu_replica_consumes()
+    {
+        var r = ElasticSimulation.Run([new(0, 100, 1), new(0, 100, 2)],
+            new SimulationOptions { FixedReplicas = 1, Latency = Gpu, MaxBatchTokens = 100, Standby = new StandbyCpu() });
+
+        Assert.Equal(0, r.StandbyServed);
+        Assert.Equal([0.01, 0.02], r.Latencies.Select(x => Math.Round(x, 9)));
+    }
+
     [Fact]
     public void Repeated_texts_are_answered_by_the_cache_without_gpu_time()
     {

@@ -47,6 +47,10 @@ foreach (var (profile, traceOptions) in new[]
     var fixedThree = Simulate("fixed 3", baseOptions with { FixedReplicas = 3 });
     var elastic = Simulate("elastic", baseOptions);
     var elasticNoCache = Simulate("elastic, no cache", baseOptions with { Cache = false });
+    // The same model on an always-on CPU replica with a lower consumer priority serves the trickle; the GPU wakes only
+    // when messages wait (depth > 3) or the publish rate passes the CPU's ~1 request/s (the policy's rate trigger).
+    var standbyPolicy = policy.For(new ScalingOverrides { ActivationQueueLength = 3, TargetMessageRate = policy.TargetMessageRate > 0 ? policy.TargetMessageRate : 60, ActivationMessageRate = 1 });
+    var elasticStandby = Simulate("elastic + CPU standby", baseOptions with { Policy = standbyPolicy, Standby = new StandbyCpu() });
     var fixedNoCache = Simulate("fixed 1, no cache", baseOptions with { FixedReplicas = 1, Cache = false });
 
     var sweep = new List<(int Target, int Cooldown, int Activation, SimulationResult Result)>();
@@ -67,7 +71,7 @@ foreach (var (profile, traceOptions) in new[]
     Charts.LoadAndReplicas(trace, elastic, fixedOne, chart, $"One simulated {profile}: load and GPU replicas");
     Charts.WriteMinuteCsv(trace, elastic, csv);
     report.AppendLine(Report.Markdown(profile, date, trace, traceOptions, policy, tierName, coldStart, batchTokens, price,
-        fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, sweep, Path.GetFileName(chart), Path.GetFileName(csv)));
+        fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, elasticStandby, new StandbyCpu(), sweep, Path.GetFileName(chart), Path.GetFileName(csv)));
 }
 var md = Path.Combine(outDir, $"elastic-cost-{date}.md");
 File.WriteAllText(md, $"# Elastic cost, {date}\n\nCommand: `dotnet run --project tools/Embedding.Simulator -c Release` (deterministic: seeded traces, event-driven simulation).\n\n" + report);

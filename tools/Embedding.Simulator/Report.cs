@@ -10,6 +10,7 @@ public static class Report
     public static string Markdown(string profile, string date, IReadOnlyList<TraceRequest> trace, DiurnalTraceOptions traceOptions, ScalingPolicy policy,
         string tier, double coldStart, int batchTokens, double price,
         SimulationResult fixedOne, SimulationResult fixedTwo, SimulationResult fixedThree, SimulationResult elastic, SimulationResult elasticNoCache, SimulationResult fixedNoCache,
+        SimulationResult elasticStandby, StandbyCpu standby,
         List<(int Target, int Cooldown, int Activation, SimulationResult Result)> sweep, string chart, string csv)
     {
         static string Ms(double s) => $"{s * 1000:F0} ms";
@@ -30,7 +31,11 @@ public static class Report
         s.AppendLine($"GPU: the anchors' latency model for Qwen3-Embedding-4B on an H100 (floor 8.6 ms, 48k tokens/s, packed batches of up to {batchTokens} tokens);");
         s.AppendLine($"cold start {coldStart} s (container start + model load from a volume), billed. Price: ${price}/GPU-hour (H100 on demand).");
         s.AppendLine($"Elastic policy: the AppHost's own for `{tier}` — {policy.TargetQueueLength} messages per replica, activation > {policy.ActivationQueueLength}, " +
+                     (policy.TargetMessageRate > 0 ? $"and a publish-rate trigger of {policy.TargetMessageRate} messages/s per replica (active above {policy.ActivationMessageRate}/s), " : "") +
                      $"{policy.MinReplicas}..{policy.MaxReplicas} replicas, polling {policy.PollingIntervalSeconds} s, cooldown {policy.CooldownSeconds} s.");
+        s.AppendLine($"CPU standby (last row): {standby.Replicas} always-on CPU replica of the same model ({standby.TokensPerSecond} tokens/s, {standby.FloorSeconds * 1000:F0} ms floor: " +
+                     $"the 4B architecture measured on 16 cores, bench/results/cpu-4b-2026-11-25.json; ${standby.PricePerHour}/h) with a lower consumer priority, and the GPU " +
+                     "activated only when more than 3 messages wait or more than 1 message/s is published.");
         s.AppendLine();
         s.AppendLine("| setup | GPU-hours | utilisation | cost | per 1M tokens | cold starts | requests that met a cold start | p50 | p95 | p99 | warm p95 | 503 after 60 s (retried) | unserved |");
         s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -40,6 +45,7 @@ public static class Report
         s.AppendLine(Row("**elastic (policy)**", elastic));
         s.AppendLine(Row("elastic, no cache", elasticNoCache));
         s.AppendLine(Row("fixed, 1 GPU, no cache", fixedNoCache));
+        s.AppendLine(Row("**elastic + CPU standby**", elasticStandby));
         s.AppendLine();
         // Compare with the smallest fixed fleet that serves the day at interactive latency (p95 under a second).
         var (fixedName, fixedFleet) = new[] { ("1 GPU", fixedOne), ("2 GPUs", fixedTwo), ("3 GPUs", fixedThree) }
@@ -57,6 +63,16 @@ public static class Report
         s.AppendLine($"Cost per million tokens served: elastic **${elastic.CostPerMillionTokens(price):F4}**, fixed ${fixedOne.CostPerMillionTokens(price):F4} (goal < $0.02); " +
                      $"hosted: OpenAI text-embedding-3-small ${OpenAISmall}, -large ${OpenAILarge}, hosted Qwen3-Embedding-4B about ${HostedQwen4B}. " +
                      $"A saturated H100 ({48_000:N0} tokens/s at ${price}/h) would be ${price / (48_000 * 3600 / 1e6):F4}.");
+        var best = elasticStandby;
+        s.AppendLine($"**With the CPU standby, elastic uses {best.GpuHours / fixedFleet.GpuHours:P0} of the fixed fleet's GPU-hours** ({best.GpuHours:F1} h; {best.GpuHours / fixedOne.GpuHours:P0} of one fixed GPU's), " +
+                     $"{best.ColdStarts} cold starts, warm p95 {Ms(SimulationResult.Percentile(best.WarmLatencies, 95))} = {SimulationResult.Percentile(best.WarmLatencies, 95) / SimulationResult.Percentile(fixedFleet.WarmLatencies, 95):F2}x the fixed fleet's, " +
+                     $"p99 {Ms(SimulationResult.Percentile(best.Latencies, 99))}; the CPU served {best.StandbyServed:N0} requests (nights, lulls, the first seconds of a wake-up); " +
+                     $"{best.TimedOut:N0} past 60 s, {best.Unserved} unserved. Cost ${best.Cost(price):F2} with the CPU = **${best.CostPerMillionTokens(price):F4} per 1M tokens**.");
+        var budget = 0.02 * (best.TokensServed / 1e6);
+        s.AppendLine($"At $0.02 per 1M tokens this whole day ({best.TokensServed / 1e6:N0}M tokens) is worth **${budget:F2}**: {budget / price:F1} GPU-hours at ${price}/h. " +
+                     $"Cost per token is GPU price / (tokens/s x utilisation), so the goal needs a GPU price below ${budget / elastic.GpuHours:F2}/h with the elastic policy " +
+                     $"(${Math.Max(0, budget - best.StandbySeconds / 3600 * best.StandbyPricePerHour) / best.GpuHours:F2}/h with the CPU standby, whose ${best.StandbySeconds / 3600 * best.StandbyPricePerHour:F2}/day counts too), " +
+                     "or several times this day's traffic per GPU-hour; at this volume and price it is not reached by any setup here.");
         s.AppendLine($"The cache ({elastic.CacheHits:N0} hits, {(double)elastic.CacheHits / elastic.Requests:P0} of requests) saves {1 - elastic.BusySeconds / elasticNoCache.BusySeconds:P0} of the GPU's busy time " +
                      $"and {1 - elastic.GpuHours / elasticNoCache.GpuHours:P0} of elastic GPU-hours (the original claimed -40 % GPU load).");
         s.AppendLine();

@@ -26,6 +26,27 @@ public sealed record SimulationOptions
 
     /// <summary>Requests that wait longer than this would get 503 + Retry-After from the API (and be retried).</summary>
     public double RequestTimeoutSeconds { get; init; } = 60;
+
+    /// <summary>Always-on CPU replicas of the same model (so the same vectors) on the same queue; null = none.</summary>
+    public StandbyCpu? Standby { get; init; }
+
+    /// <summary>The publish rate the rate trigger sees: messages over this window (RabbitMQ's statistics cover a few seconds).</summary>
+    public double RateWindowSeconds { get; init; } = 10;
+}
+
+/// <summary>
+/// A CPU replica that serves the tier's own model while no GPU replica consumes: it subscribes with a lower consumer
+/// priority, so RabbitMQ hands it messages only when no GPU consumer can take them. One request at a time, at the speed
+/// measured for the 4B architecture on 16 CPU cores (bench/results/cpu-4b-*.json: ~320 tokens/s in bf16, ~0.15 s floor).
+/// </summary>
+public sealed record StandbyCpu
+{
+    public int Replicas { get; init; } = 1;
+    public double FloorSeconds { get; init; } = 0.15;
+    public double TokensPerSecond { get; init; } = 320;
+    /// <summary>A 16-vCPU on-demand instance, roughly.</summary>
+    public double PricePerHour { get; init; } = 0.68;
+    public double ForwardSeconds(long tokens) => FloorSeconds + tokens / TokensPerSecond;
 }
 
 public sealed class SimulationResult
@@ -33,6 +54,9 @@ public sealed class SimulationResult
     public long Requests { get; set; }
     public long CacheHits { get; set; }
     public long GpuServed { get; set; }
+    public long StandbyServed { get; set; }
+    public double StandbySeconds { get; set; }
+    public double StandbyPricePerHour { get; set; }
     public long TokensServed { get; set; }
     public long GpuTokens { get; set; }
     public double GpuSeconds { get; set; }
@@ -44,7 +68,7 @@ public sealed class SimulationResult
     public long Unserved { get; set; }
     public double EndSeconds { get; set; }
 
-    /// <summary>Seconds from arrival to answer for every request the GPU served; and only those that found a replica ready.</summary>
+    /// <summary>Seconds from arrival to answer for every request served; and only those that did not wait for a replica's cold start.</summary>
     public List<double> Latencies { get; } = [];
     public List<double> WarmLatencies { get; } = [];
 
@@ -53,7 +77,8 @@ public sealed class SimulationResult
 
     public double GpuHours => GpuSeconds / 3600;
     public double Utilisation => GpuSeconds == 0 ? 0 : BusySeconds / GpuSeconds;
-    public double Cost(double pricePerGpuHour) => GpuHours * pricePerGpuHour;
+    /// <summary>GPU-hours at the given price, plus the CPU standby's hours at its own.</summary>
+    public double Cost(double pricePerGpuHour) => GpuHours * pricePerGpuHour + StandbySeconds / 3600 * StandbyPricePerHour;
 
     /// <summary>Cost per million tokens served (cache hits included: the user gets those tokens too).</summary>
     public double CostPerMillionTokens(double pricePerGpuHour) => TokensServed == 0 ? 0 : Cost(pricePerGpuHour) / (TokensServed / 1e6);
@@ -74,8 +99,9 @@ public sealed class SimulationResult
 /// </summary>
 public static class ElasticSimulation
 {
-    private sealed class Replica(double created, double readyAt)
+    private sealed class Replica(double created, double readyAt, bool cpu = false)
     {
+        public bool Cpu { get; } = cpu;
         public double Created { get; } = created;
         public double ReadyAt { get; } = readyAt;
         public double BusyUntil { get; set; }
@@ -88,7 +114,8 @@ public static class ElasticSimulation
         var result = new SimulationResult();
         var replicas = new List<Replica>();
         var queue = new Queue<int>();
-        var coldArrival = new bool[trace.Count];
+        var standby = Enumerable.Range(0, o.Standby?.Replicas ?? 0).Select(_ => new Replica(0, 0, cpu: true)).ToList();
+        var published = new Queue<double>();  // when cache misses were sent to the queue, for the publish rate
         var cached = new HashSet<long>();
         var policy = o.Policy;
         var elastic = o.FixedReplicas is null;
@@ -114,14 +141,16 @@ public static class ElasticSimulation
         while (true)
         {
             // 1. Batches that finish now answer their requests (and fill the cache).
-            foreach (var r in replicas.Where(r => r.Batch is not null && r.BusyUntil <= t))
+            foreach (var r in replicas.Concat(standby).Where(r => r.Batch is not null && r.BusyUntil <= t))
             {
                 foreach (var i in r.Batch!)
                 {
                     var latency = r.BusyUntil - trace[i].Arrival;
                     result.Latencies.Add(latency);
-                    if (!coldArrival[i]) result.WarmLatencies.Add(latency);
-                    result.GpuServed++;
+                    // It waited for a cold start if the replica serving it was still starting when it arrived.
+                    if (r.ReadyAt > trace[i].Arrival) result.WaitedOnColdStart++;
+                    else result.WarmLatencies.Add(latency);
+                    if (r.Cpu) result.StandbyServed++; else result.GpuServed++;
                     cached.Add(trace[i].TextId);
                 }
                 r.Batch = null;
@@ -134,9 +163,8 @@ public static class ElasticSimulation
                 result.Requests++;
                 result.TokensServed += trace[next].Tokens;
                 if (o.Cache && cached.Contains(trace[next].TextId)) { result.CacheHits++; continue; }
-                coldArrival[next] = !replicas.Any(r => !r.Stopping && r.ReadyAt <= t);
-                if (coldArrival[next]) result.WaitedOnColdStart++;
                 queue.Enqueue(next);
+                published.Enqueue(trace[next].Arrival);
             }
 
             // Requests queued past the API's timeout were answered 503 + Retry-After; their messages expire (time-to-live).
@@ -150,10 +178,12 @@ public static class ElasticSimulation
             if (elastic && t >= nextTick)
             {
                 nextTick = t + policy.PollingIntervalSeconds;
-                var depth = queue.Count + replicas.Sum(r => r.Batch?.Count ?? 0);
+                var depth = queue.Count + replicas.Concat(standby).Sum(r => r.Batch?.Count ?? 0);
+                while (published.Count > 0 && published.Peek() < t - o.RateWindowSeconds) published.Dequeue();
+                var rate = published.Count / o.RateWindowSeconds;
                 var active = replicas.Where(r => !r.Stopping).ToList();
                 var starting = active.Count(r => r.ReadyAt > t);
-                var desired = policy.Decide(depth, active.Count, starting, needs, t);
+                var desired = policy.Decide(depth, active.Count, starting, needs, t, rate);
                 for (var i = active.Count; i < desired; i++)
                 {
                     replicas.Add(new Replica(t, t + o.ColdStartSeconds));
@@ -186,16 +216,27 @@ public static class ElasticSimulation
                 result.BusySeconds += seconds;
                 result.GpuTokens += tokens;
             }
+            // Consumer priority: the CPU standby gets a message only while no GPU replica is consuming; one at a time.
+            if (!replicas.Any(r => !r.Stopping && r.ReadyAt <= t))
+            {
+                foreach (var r in standby.Where(r => r.Batch is null))
+                {
+                    if (queue.Count == 0) break;
+                    var i = queue.Dequeue();
+                    r.Batch = [i];
+                    r.BusyUntil = t + o.Standby!.ForwardSeconds(trace[i].Tokens);
+                }
+            }
 
             // 5. Done when the trace is over, nothing waits, and (elastic) every replica has gone.
-            var idle = next == trace.Count && queue.Count == 0 && replicas.All(r => r.Batch is null);
+            var idle = next == trace.Count && queue.Count == 0 && replicas.Concat(standby).All(r => r.Batch is null);
             if (idle && (!elastic || replicas.Count == 0)) break;
 
             // Jump to the next event.
             var nextT = double.PositiveInfinity;
             if (next < trace.Count) nextT = trace[next].Arrival;
             if (elastic) nextT = Math.Min(nextT, nextTick);
-            foreach (var r in replicas)
+            foreach (var r in replicas.Concat(standby))
             {
                 if (r.ReadyAt > t) nextT = Math.Min(nextT, r.ReadyAt);
                 if (r.Batch is not null) nextT = Math.Min(nextT, r.BusyUntil);
@@ -208,6 +249,8 @@ public static class ElasticSimulation
         result.Unserved = queue.Count;
         if (!elastic) result.GpuSeconds = replicas.Count * Math.Max(o.BilledSeconds, t);
         else foreach (var r in replicas) result.GpuSeconds += t - r.Created;
+        result.StandbySeconds = standby.Count * Math.Max(o.BilledSeconds, t);
+        result.StandbyPricePerHour = o.Standby?.PricePerHour ?? 0;
         return result;
     }
 }

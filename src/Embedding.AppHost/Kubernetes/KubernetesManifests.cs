@@ -1,3 +1,4 @@
+using System.Globalization;
 using Aspire.Hosting.ApplicationModel;
 using Embedding.AppHost.Scaling;
 using k8s;
@@ -216,26 +217,36 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
                         Behavior = new V2HorizontalPodAutoscalerBehavior { ScaleDown = new V2HPAScalingRules { StabilizationWindowSeconds = policy.CooldownSeconds } },
                     },
                 },
-                Triggers =
-                [
-                    new ScaleTrigger
-                    {
-                        Type = "rabbitmq",
-                        Metadata = new Dictionary<string, string>
-                        {
-                            ["protocol"] = "http",
-                            ["queueName"] = scaling.Queue,
-                            ["mode"] = "QueueLength",
-                            ["value"] = policy.TargetQueueLength.ToString(),
-                            ["activationValue"] = policy.ActivationQueueLength.ToString(),
-                            ["vhostName"] = "/",
-                        },
-                        AuthenticationRef = new AuthenticationRef { Name = auth },
-                    },
-                ],
+                Triggers = RabbitMqTriggers(scaling.Queue, policy, auth),
             },
         };
         return [secret, trigger, scaledObject];
+    }
+
+    /// <summary>
+    /// The queue-depth trigger, and where the policy sets a target rate, a second trigger on the publish rate (KEDA takes
+    /// the larger replica count, and the tier is active while either trigger is).
+    /// </summary>
+    private static List<ScaleTrigger> RabbitMqTriggers(string queue, Embedding.Contracts.ScalingPolicy policy, string auth)
+    {
+        ScaleTrigger Trigger(string mode, string value, string activation) => new()
+        {
+            Type = "rabbitmq",
+            Metadata = new Dictionary<string, string>
+            {
+                ["protocol"] = "http",
+                ["queueName"] = queue,
+                ["mode"] = mode,
+                ["value"] = value,
+                ["activationValue"] = activation,
+                ["vhostName"] = "/",
+            },
+            AuthenticationRef = new AuthenticationRef { Name = auth },
+        };
+        var triggers = new List<ScaleTrigger> { Trigger("QueueLength", policy.TargetQueueLength.ToString(), policy.ActivationQueueLength.ToString()) };
+        if (policy.TargetMessageRate > 0)
+            triggers.Add(Trigger("MessageRate", policy.TargetMessageRate.ToString(CultureInfo.InvariantCulture), policy.ActivationMessageRate.ToString(CultureInfo.InvariantCulture)));
+        return triggers;
     }
 
     /// <summary>A value from the app model as text, and whether it came from a secret.</summary>

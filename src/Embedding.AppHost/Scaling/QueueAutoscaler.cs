@@ -15,11 +15,14 @@ public interface IWorkerReplicas
     Task StopOneAsync(CancellationToken ct);
 }
 
+/// <summary>What an autoscaler reads from a queue: its depth (ready + unacknowledged) and the rate messages are published at.</summary>
+public readonly record struct QueueLoad(int Depth, double PublishRate);
+
 /// <summary>
-/// The local emulation of KEDA for one tier: every polling interval it reads the queue's depth, asks the
-/// policy for the desired replica count and starts or stops replicas to match.
+/// The local emulation of KEDA for one tier: every polling interval it reads the queue's depth and publish rate, asks
+/// the policy for the desired replica count and starts or stops replicas to match.
 /// </summary>
-public sealed class QueueAutoscaler(string queue, ScalingPolicy policy, Func<string, CancellationToken, Task<int>> queueDepth,
+public sealed class QueueAutoscaler(string queue, ScalingPolicy policy, Func<string, CancellationToken, Task<QueueLoad>> queueLoad,
                                     IWorkerReplicas replicas, ILogger logger, TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -46,14 +49,14 @@ public sealed class QueueAutoscaler(string queue, ScalingPolicy policy, Func<str
     /// <summary>One decision: read, decide, act. Returns the desired replica count.</summary>
     public async Task<int> StepAsync(CancellationToken ct)
     {
-        var depth = await queueDepth(queue, ct);
+        var (depth, rate) = await queueLoad(queue, ct);
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         var (current, starting) = replicas.Count();
-        var desired = policy.Decide(depth, current, starting, _needs, now);
-        logger.LogDebug("{Queue}: depth {Depth}, replicas {Current} ({Starting} starting), desired {Desired}", queue, depth, current, starting, desired);
+        var desired = policy.Decide(depth, current, starting, _needs, now, rate);
+        logger.LogDebug("{Queue}: depth {Depth}, {Rate:F1} msg/s, replicas {Current} ({Starting} starting), desired {Desired}", queue, depth, rate, current, starting, desired);
         if (desired == current) return desired;
 
-        logger.LogInformation("Scaling {Queue}: depth {Depth}, replicas {Current} -> {Desired}", queue, depth, current, desired);
+        logger.LogInformation("Scaling {Queue}: depth {Depth}, {Rate:F1} msg/s, replicas {Current} -> {Desired}", queue, depth, rate, current, desired);
         for (var i = current; i < desired; i++) await replicas.StartOneAsync(ct);
         for (var i = desired; i < current; i++) await replicas.StopOneAsync(ct);
         return desired;

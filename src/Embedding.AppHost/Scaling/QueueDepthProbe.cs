@@ -20,14 +20,17 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
     private readonly HttpClient _http = CreateClient(managementUri);
     private IConnection? _connection;
 
-    public async Task<int> GetDepthAsync(string queue, CancellationToken ct)
+    public async Task<int> GetDepthAsync(string queue, CancellationToken ct) => (await GetLoadAsync(queue, ct)).Depth;
+
+    /// <summary>Depth, and the publish rate (messages/s) as KEDA's rabbitmq scaler reads it in <c>mode: MessageRate</c>.</summary>
+    public async Task<QueueLoad> GetLoadAsync(string queue, CancellationToken ct)
     {
         // Existence is not sampled: a queue is listed as soon as it is declared. Only an existing queue is declared
         // passively (a passive declare of a missing one closes the channel, which the client does not always survive quickly).
-        var sampled = await GetSampledDepthAsync(queue, ct);
-        if (sampled is null) return 0;
+        var sampled = await GetSampledAsync(queue, ct);
+        if (sampled is null) return new QueueLoad(0, 0);
         var ready = amqpUri is null ? 0 : await GetReadyNowAsync(queue, ct);
-        return Math.Max(ready, sampled.Value);
+        return new QueueLoad(Math.Max(ready, sampled.Value.Depth), sampled.Value.PublishRate);
     }
 
     private async Task<int> GetReadyNowAsync(string queue, CancellationToken ct)
@@ -40,16 +43,19 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
         return (int)((await _connection.PeekAsync(queue, ct))?.Ready ?? 0);  // not declared yet: nothing was ever sent to it
     }
 
-    /// <summary>The management API's depth, or null where the queue does not exist.</summary>
-    private async Task<int?> GetSampledDepthAsync(string queue, CancellationToken ct)
+    /// <summary>The management API's depth and publish rate, or null where the queue does not exist.</summary>
+    private async Task<QueueLoad?> GetSampledAsync(string queue, CancellationToken ct)
     {
         using var response = await _http.GetAsync($"api/queues/%2F/{Uri.EscapeDataString(queue)}", ct);
         if (response.StatusCode == HttpStatusCode.NotFound) return null;
         response.EnsureSuccessStatusCode();
         var json = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
         // Right after a queue is declared its statistics are not sampled yet: count what is known.
-        if (json.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Number) return messages.GetInt32();
-        return json.TryGetProperty("messages_ready", out var ready) && ready.ValueKind == JsonValueKind.Number ? ready.GetInt32() : 0;
+        var depth = json.TryGetProperty("messages", out var messages) && messages.ValueKind == JsonValueKind.Number ? messages.GetInt32()
+            : json.TryGetProperty("messages_ready", out var ready) && ready.ValueKind == JsonValueKind.Number ? ready.GetInt32() : 0;
+        var rate = json.TryGetProperty("message_stats", out var stats) && stats.TryGetProperty("publish_details", out var details)
+                   && details.TryGetProperty("rate", out var r) && r.ValueKind == JsonValueKind.Number ? r.GetDouble() : 0;
+        return new QueueLoad(depth, rate);
     }
 
     private static HttpClient CreateClient(Uri uri)

@@ -61,7 +61,7 @@ public sealed class LocalAutoscalerService(DistributedApplicationModel model, Re
             _ = replicas.WatchAsync(notifications, ct);
             _logger.LogInformation("Scaling {Worker} from queue {Queue}: {Min}..{Max} replicas, {Target} messages per replica, cooldown {Cooldown} s",
                 worker.Name, scaling.Queue, scaling.Policy.MinReplicas, scaling.Policy.MaxReplicas, scaling.Policy.TargetQueueLength, scaling.Policy.CooldownSeconds);
-            await new QueueAutoscaler(scaling.Queue, scaling.Policy, probe.GetDepthAsync, replicas, _logger).RunAsync(ct);
+            await new QueueAutoscaler(scaling.Queue, scaling.Policy, probe.GetLoadAsync, replicas, _logger).RunAsync(ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
