@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Embedding.Contracts;
 using Microsoft.Extensions.Options;
 
 namespace Embedding.Api;
@@ -72,12 +73,7 @@ public sealed class ApiMetrics
     }
 
     /// <summary>The broker's view of a tier's queue (<see cref="Services.QueueObserver"/>).</summary>
-    public void QueueObserved(string model, uint messages, uint consumers)
-    {
-        var queue = _queues.GetOrAdd(model, m => new TierQueue(m));
-        queue.Messages = messages;
-        queue.ConsumerCount = consumers;
-    }
+    public void QueueObserved(string model, QueueState state) => _queues.GetOrAdd(model, m => new TierQueue(m)).Broker = state;
 
     /// <summary>A request is on its way to a worker; dispose the result when it is answered (or given up).</summary>
     public IDisposable Waiting(string model) => _queues.GetOrAdd(model, m => new TierQueue(m)).Wait();
@@ -105,11 +101,11 @@ public sealed class ApiMetrics
         private readonly ConcurrentDictionary<long, long> _waiting = new();  // id -> Stopwatch timestamp sent
         private long _next;
 
-        public uint? Messages { get; set; }
-        public uint? ConsumerCount { get; set; }
+        /// <summary>The latest reading; null until the first.</summary>
+        public QueueState? Broker { get; set; }
 
-        public Measurement<long>? Depth() => Messages is { } m ? new(m, _tag) : null;
-        public Measurement<long>? Consumers() => ConsumerCount is { } c ? new(c, _tag) : null;
+        public Measurement<long>? Depth() => Broker is { } b ? new(b.Ready, _tag) : null;
+        public Measurement<long>? Consumers() => Broker is { } b ? new(b.Consumers, _tag) : null;
 
         public Measurement<double> OldestAge()
         {

@@ -7,18 +7,27 @@ namespace Embedding.Contracts;
 public readonly record struct QueueState(uint Ready, uint Consumers);
 
 /// <summary>
-/// Asks RabbitMQ about a queue with a passive declare: answered at once (the management API's statistics are
-/// sampled every few seconds), and it never creates the queue. Used by the AppHost's autoscaler and the API's
-/// queue metrics.
+/// Asks RabbitMQ about queues with a passive declare: answered at once (the management API's statistics are sampled
+/// every few seconds), and it never creates a queue. Holds a connection of its own, named so it can be told apart in
+/// the management UI, and reconnects on the next call after the broker went away. Used by the AppHost's autoscaler
+/// and the API's queue metrics.
 /// </summary>
-public static class QueueInspection
+public sealed class QueueInspector(string amqpUri, string clientName) : IAsyncDisposable
 {
+    private IConnection? _connection;
+
     /// <summary>The queue's state, or null where it does not exist (nothing was ever sent to it and no worker declared it).</summary>
-    public static async Task<QueueState?> PeekAsync(this IConnection connection, string queue, CancellationToken ct)
+    public async Task<QueueState?> PeekAsync(string queue, CancellationToken ct)
     {
+        if (_connection is not { IsOpen: true })
+        {
+            if (_connection is not null) await _connection.DisposeAsync();
+            _connection = null;
+            _connection = await new ConnectionFactory { Uri = new Uri(amqpUri), ClientProvidedName = clientName }.CreateConnectionAsync(ct);
+        }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(5));
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: timeout.Token);
+        await using var channel = await _connection.CreateChannelAsync(cancellationToken: timeout.Token);
         try
         {
             var ok = await channel.QueueDeclarePassiveAsync(queue, timeout.Token);
@@ -30,7 +39,8 @@ public static class QueueInspection
         }
     }
 
-    /// <summary>A connection of its own for inspection, named so it can be told apart in the management UI.</summary>
-    public static Task<IConnection> ConnectAsync(string amqpUri, string clientName, CancellationToken ct) =>
-        new ConnectionFactory { Uri = new Uri(amqpUri), ClientProvidedName = clientName }.CreateConnectionAsync(ct);
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is not null) await _connection.DisposeAsync();
+    }
 }

@@ -43,9 +43,11 @@ public sealed class ScalingPolicy
     /// </summary>
     public int NeededFor(int queueDepth, double messageRate = 0)
     {
-        var byDepth = queueDepth > ActivationQueueLength ? Math.Max(1, (int)Math.Ceiling(queueDepth / (double)TargetQueueLength)) : 0;
-        var byRate = TargetMessageRate > 0 && messageRate > ActivationMessageRate ? Math.Max(1, (int)Math.Ceiling(messageRate / TargetMessageRate)) : 0;
-        return Math.Max(byDepth, byRate);
+        // One trigger: none while at or below its activation, else one replica per target, at least one.
+        static int Trigger(double value, double activation, double target) =>
+            value > activation ? Math.Max(1, (int)Math.Ceiling(value / target)) : 0;
+        return Math.Max(Trigger(queueDepth, ActivationQueueLength, TargetQueueLength),
+                        TargetMessageRate > 0 ? Trigger(messageRate, ActivationMessageRate, TargetMessageRate) : 0);
     }
 
     /// <summary>

@@ -1,6 +1,5 @@
 using Embedding.Contracts;
 using Microsoft.Extensions.Options;
-using RabbitMQ.Client;
 
 namespace Embedding.Api.Services;
 
@@ -15,8 +14,7 @@ public sealed class QueueObserver(IConfiguration configuration, IOptions<Embeddi
     {
         var interval = TimeSpan.FromSeconds(options.Value.QueueMetricsSeconds);
         if (interval <= TimeSpan.Zero) return;
-        var amqp = configuration.GetConnectionString(MessagingExtensions.ConnectionName)!;
-        IConnection? connection = null;
+        await using var broker = new QueueInspector(configuration.GetConnectionString(MessagingExtensions.ConnectionName)!, "embedding-api-queue-metrics");
         using var timer = new PeriodicTimer(interval);
         try
         {
@@ -24,16 +22,10 @@ public sealed class QueueObserver(IConfiguration configuration, IOptions<Embeddi
             {
                 try
                 {
-                    if (connection is not { IsOpen: true })
-                    {
-                        if (connection is not null) await connection.DisposeAsync();
-                        connection = null;
-                        connection = await QueueInspection.ConnectAsync(amqp, "embedding-api-queue-metrics", stoppingToken);
-                    }
                     foreach (var model in options.Value.Models)
                     {
-                        var state = await connection.PeekAsync(EmbeddingQueues.ForModel(model.Name), stoppingToken);
-                        metrics.QueueObserved(model.Name, state?.Ready ?? 0, state?.Consumers ?? 0);  // no queue yet: nothing waits
+                        var state = await broker.PeekAsync(EmbeddingQueues.ForModel(model.Name), stoppingToken);
+                        metrics.QueueObserved(model.Name, state ?? default);  // no queue yet: nothing waits, nobody consumes
                     }
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
@@ -44,9 +36,5 @@ public sealed class QueueObserver(IConfiguration configuration, IOptions<Embeddi
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
-        finally
-        {
-            if (connection is not null) await connection.DisposeAsync();
-        }
     }
 }

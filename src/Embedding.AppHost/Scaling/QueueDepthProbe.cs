@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Embedding.Contracts;
-using RabbitMQ.Client;
 
 namespace Embedding.AppHost.Scaling;
 
@@ -18,7 +17,7 @@ namespace Embedding.AppHost.Scaling;
 public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) : IAsyncDisposable
 {
     private readonly HttpClient _http = CreateClient(managementUri);
-    private IConnection? _connection;
+    private readonly QueueInspector? _broker = amqpUri is null ? null : new QueueInspector(amqpUri, "embedding-autoscaler");
 
     public async Task<int> GetDepthAsync(string queue, CancellationToken ct) => (await GetLoadAsync(queue, ct)).Depth;
 
@@ -29,18 +28,8 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
         // passively (a passive declare of a missing one closes the channel, which the client does not always survive quickly).
         var sampled = await GetSampledAsync(queue, ct);
         if (sampled is null) return new QueueLoad(0, 0);
-        var ready = amqpUri is null ? 0 : await GetReadyNowAsync(queue, ct);
+        var ready = _broker is null ? 0 : (int)((await _broker.PeekAsync(queue, ct))?.Ready ?? 0);
         return new QueueLoad(Math.Max(ready, sampled.Value.Depth), sampled.Value.PublishRate);
-    }
-
-    private async Task<int> GetReadyNowAsync(string queue, CancellationToken ct)
-    {
-        if (_connection is not { IsOpen: true })
-        {
-            if (_connection is not null) await _connection.DisposeAsync();
-            _connection = await QueueInspection.ConnectAsync(amqpUri!, "embedding-autoscaler", ct);
-        }
-        return (int)((await _connection.PeekAsync(queue, ct))?.Ready ?? 0);  // not declared yet: nothing was ever sent to it
     }
 
     /// <summary>The management API's depth and publish rate, or null where the queue does not exist.</summary>
@@ -70,6 +59,6 @@ public sealed class QueueDepthProbe(Uri managementUri, string? amqpUri = null) :
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
-        if (_connection is not null) await _connection.DisposeAsync();
+        if (_broker is not null) await _broker.DisposeAsync();
     }
 }

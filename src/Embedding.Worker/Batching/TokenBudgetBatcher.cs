@@ -157,7 +157,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
         try
         {
             var vectors = await _backend.EmbedAsync(batch.Select(p => p.Text).ToList(), CancellationToken.None);
-            activity?.SetTag("embedding.backend.duration_ms", Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            var backendTime = Stopwatch.GetElapsedTime(started);
+            activity?.SetTag("embedding.backend.duration_ms", backendTime.TotalMilliseconds);
             if (Problem(vectors, batch.Count) is { } problem)
             {
                 if (batch.Count == 1) throw new BackendException(problem);
@@ -168,7 +169,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
                 return;
             }
             for (var i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(vectors[i]);
-            _metrics.RecordBatch(batch.Count, tokens, Stopwatch.GetElapsedTime(started));
+            _metrics.RecordBatch(batch.Count, tokens, backendTime);
         }
         catch (Exception ex)
         {
