@@ -101,9 +101,9 @@ public sealed class AppHostTests
             Assert.Equal(dims.ToString(), env["Worker__OpenAI__Dimensions"]!.GetValue<string>());
         }
         var api = resources["api"]!["env"]!;
-        var served = Enumerable.Range(0, 4).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();
-        Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b"], served);
-        Assert.Equal("Qwen/Qwen3-Embedding-4B", api["Api__Models__2__Aliases__0"]!.GetValue<string>());
+        var served = Enumerable.Range(0, 5).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();
+        Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-tiny-test-int8", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b"], served);
+        Assert.Equal("Qwen/Qwen3-Embedding-4B", api["Api__Models__3__Aliases__0"]!.GetValue<string>());
     }
 
     private static async Task<JsonNode?> PublishManifestAsync(params string[] settings)

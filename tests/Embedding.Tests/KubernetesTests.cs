@@ -137,7 +137,7 @@ public sealed class KubernetesTests
     {
         var embedding = new ConfigurationBuilder().AddJsonFile(Path.Combine(TestEnvironment.RepoRoot, "src", "Embedding.AppHost", "appsettings.json"))
             .Build().GetSection("Embedding").Get<Embedding.AppHost.EmbeddingSettings>()!;
-        Assert.Equal(4, embedding.Tiers.Count);
+        Assert.Equal(5, embedding.Tiers.Count);
         return embedding.Tiers.Select(t => (t.ResourceName, $"embed-{t.Name}", embedding.Scaling.For(t.Scaling)));
     }
 

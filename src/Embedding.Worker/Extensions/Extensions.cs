@@ -63,7 +63,7 @@ public static class Extensions
                 var directory = sp.GetRequiredService<ModelFiles>().ResolveAsync(options.Onnx, CancellationToken.None).GetAwaiter().GetResult();
                 var onnx = new OnnxQwen3Backend(directory, options.Onnx);
                 logger.LogInformation("ONNX backend ready: {Directory}, {Dimensions} dims, context {Context} tokens", directory, onnx.Dimensions, onnx.MaxInputTokens);
-                if (File.Exists(Path.Combine(directory, "reference.json")))
+                if (Directory.EnumerateFiles(directory, "reference*.json").Any())
                     logger.LogWarning("Serving the TEST model in {Directory}: random weights, vectors without meaning. " +
                                       "Configure a real Qwen3-Embedding ONNX export for real embeddings (see README).", directory);
                 return onnx;

@@ -25,6 +25,9 @@ public static class TestEnvironment
     /// <summary>The tiny Qwen3 model made by tools/tiny-model/make_tiny_qwen3.py (random weights).</summary>
     public static string TinyModel => Path.Combine(RepoRoot, "models", "qwen3-tiny");
 
+    /// <summary>The tiny model quantized to INT8 (tools/tiny-model/quantize_int8.py), with onnxruntime Python's vectors.</summary>
+    public static string TinyModelInt8 => Path.Combine(RepoRoot, "models", "qwen3-tiny-int8");
+
     /// <summary>A loopback port nothing listens on, for "server down" cases.</summary>
     public static int ClosedPort()
     {
