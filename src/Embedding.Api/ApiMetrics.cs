@@ -25,6 +25,9 @@ public sealed class ApiMetrics
     private readonly Counter<long> _tokens;
     private readonly CacheCounts _l1 = new(), _l2 = new();
     private readonly ConcurrentDictionary<string, TierQueue> _queues = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Counter<long> _batchRequests;
+    private readonly Counter<long> _batchJobs;
+    private readonly ConcurrentDictionary<string, Batches.BatchJob> _runningJobs = new();
 
     public ApiMetrics(IMeterFactory meterFactory, IOptions<EmbeddingApiOptions> options)
     {
@@ -38,6 +41,13 @@ public sealed class ApiMetrics
         _cacheL2Errors = meter.CreateCounter<long>("embedding.cache.l2.errors", "{call}", "Redis lookups skipped or failed; requests went on uncached");
         _inputs = meter.CreateCounter<long>("embedding.inputs", "{text}", "Inputs embedded, by model");
         _tokens = meter.CreateCounter<long>("embedding.usage.tokens", "{token}", "Prompt tokens reported in usage, by model");
+
+        _batchRequests = meter.CreateCounter<long>("embedding.batch.requests", "{request}",
+            "Batch-job lines answered, by outcome (completed: in the output file; failed: in the error file) and model");
+        _batchJobs = meter.CreateCounter<long>("embedding.batch.jobs", "{job}", "Batch jobs that reached a final state, by embedding.batch.status");
+        meter.CreateObservableGauge("embedding.batch.jobs.running", () => _runningJobs.Count, "{job}", "Batch jobs this API instance is running now");
+        meter.CreateObservableGauge("embedding.batch.requests.remaining", () => _runningJobs.Values.Sum(j => (long)j.Remaining), "{request}",
+            "Lines of running batch jobs not yet answered (the work the batch tier still has ahead)");
 
         foreach (var model in options.Value.Models) _queues[model.Name] = new TierQueue(model.Name);
         meter.CreateObservableGauge("embedding.queue.depth", () => _queues.Values.Select(q => q.Depth()).OfType<Measurement<long>>(),
@@ -71,6 +81,15 @@ public sealed class ApiMetrics
         _inputs.Add(inputs, tag);
         _tokens.Add(tokens, tag);
     }
+
+    public void BatchJobRunning(Batches.BatchJob job) => _runningJobs[job.Id] = job;
+
+    public void BatchJobStopped(Batches.BatchJob job) => _runningJobs.TryRemove(job.Id, out _);
+
+    public void BatchJobFinished(string status) => _batchJobs.Add(1, new KeyValuePair<string, object?>("embedding.batch.status", status));
+
+    public void BatchRequest(string? model, bool succeeded) =>
+        _batchRequests.Add(1, new("outcome", succeeded ? "completed" : "failed"), new("embedding.model", model ?? "unknown"));
 
     /// <summary>The broker's view of a tier's queue (<see cref="Services.QueueObserver"/>).</summary>
     public void QueueObserved(string model, QueueState state) => _queues.GetOrAdd(model, m => new TierQueue(m)).Broker = state;

@@ -40,6 +40,8 @@ public sealed class EmbeddingApiOptions
 
     public CacheOptions Cache { get; set; } = new();
 
+    public BatchOptions Batches { get; set; } = new();
+
     public ModelOptions? Find(string name) =>
         Models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase)
                                    || m.Aliases.Contains(name, StringComparer.OrdinalIgnoreCase));
@@ -71,6 +73,40 @@ public sealed class CacheOptions
 
     /// <summary>Redis calls slower than this count as misses, so a sick Redis cannot slow requests down much.</summary>
     [Range(10, 60_000)] public int RedisTimeoutMilliseconds { get; set; } = 500;
+}
+
+/// <summary>OpenAI-style batch jobs (<c>/v1/files</c>, <c>/v1/batches</c>): where they are kept and how hard they push.</summary>
+public sealed class BatchOptions
+{
+    /// <summary>
+    /// Directory for the job database (SQLite) and the uploaded and produced files. Jobs survive restarts as long as this
+    /// survives (a volume in a container). Empty: <c>batches</c> under the user's local application data.
+    /// </summary>
+    public string StoragePath { get; set; } = "";
+
+    /// <summary>Largest uploaded file (OpenAI: 200 MB).</summary>
+    [Range(1024, 1L << 40)] public long MaxFileBytes { get; set; } = 200L * 1024 * 1024;
+
+    /// <summary>Requests (lines) one batch may hold (OpenAI: 50,000).</summary>
+    [Range(1, 10_000_000)] public int MaxRequestsPerBatch { get; set; } = 50_000;
+
+    /// <summary>
+    /// Lines of one job on their way to the workers at once. Kept small so a job never floods the queue: interactive
+    /// requests overtake what waits there, but not what a worker already holds.
+    /// </summary>
+    [Range(1, 1024)] public int ConcurrentRequestsPerJob { get; set; } = 8;
+
+    /// <summary>Jobs processed at once by this API instance; others wait their turn (oldest first).</summary>
+    [Range(1, 64)] public int MaxActiveJobs { get; set; } = 2;
+
+    /// <summary>How long one line waits for a worker before it is sent again: long enough for a tier to start from zero.</summary>
+    [Range(1, 86_400)] public int RequestTimeoutSeconds { get; set; } = 600;
+
+    /// <summary>How often progress is written to the job database (and so how much a crash makes the job redo).</summary>
+    [Range(10, 60_000)] public int CheckpointMilliseconds { get; set; } = 500;
+
+    public string ResolvedStoragePath => StoragePath is { Length: > 0 } path ? path
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "embedding-service", "batches");
 }
 
 /// <summary>API keys, and what each may do. No keys: the API is open (development only; logged at start).</summary>

@@ -11,5 +11,6 @@ app.UseOpenAIErrors();
 app.UseApiAccess();
 app.MapDefaultEndpoints();
 app.MapEmbeddingsApi();
+app.MapBatchesApi();
 app.Run();
 

@@ -19,8 +19,24 @@ public sealed record TextsEmbedded(int Dimensions, byte[] Vectors, int[] TokenCo
 /// <param name="Index">Index of the offending text in <see cref="EmbedTexts.Texts"/>, or -1.</param>
 public sealed record EmbedRejected(int Index, string Code, string Message);
 
-/// <summary>Queue naming shared by the API, the workers and the AppHost.</summary>
+/// <summary>Queue naming and shape, shared by the API, the workers and the AppHost.</summary>
 public static class EmbeddingQueues
 {
     public static string ForModel(string model) => $"embed-{model.ToLowerInvariant()}";
+
+    /// <summary>
+    /// Each tier's queue is a RabbitMQ priority queue with two levels, so interactive requests overtake batch-job work
+    /// waiting on the same queue (a message without a priority counts as 0, the lower level).
+    /// </summary>
+    public const byte MaxPriority = 1;
+
+    /// <summary>The queue's arguments; whoever declares it first (API or worker) must use exactly these.</summary>
+    public static IDictionary<string, object?> Arguments => new Dictionary<string, object?> { ["x-max-priority"] = (int)MaxPriority };
+}
+
+/// <summary>Who is waiting for an answer: a caller of <c>/v1/embeddings</c>, or a batch job.</summary>
+public enum EmbedPriority : byte
+{
+    Batch = 0,
+    Interactive = EmbeddingQueues.MaxPriority,
 }

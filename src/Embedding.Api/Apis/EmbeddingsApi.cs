@@ -55,7 +55,10 @@ public static class EmbeddingsApi
                 return;
             }
             quotas.Charge(key, tokensPerMinute, result!.PromptTokens);
-            await WriteEmbeddingsAsync(http.Response, request, result);
+            http.Response.StatusCode = StatusCodes.Status200OK;
+            http.Response.ContentType = "application/json";
+            await using var writer = new Utf8JsonWriter(http.Response.BodyWriter);
+            await WriteEmbeddingsAsync(writer, request, result);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
@@ -90,11 +93,9 @@ public static class EmbeddingsApi
         return (body, false);
     }
 
-    private static async Task WriteEmbeddingsAsync(HttpResponse response, EmbeddingRequest request, EmbeddingResult result)
+    /// <summary>The response body as OpenAI writes it; batch jobs write the same body into their output files.</summary>
+    public static async Task WriteEmbeddingsAsync(Utf8JsonWriter writer, EmbeddingRequest request, EmbeddingResult result)
     {
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(response.BodyWriter);
         writer.WriteStartObject();
         writer.WriteString("object", "list");
         writer.WriteStartArray("data");

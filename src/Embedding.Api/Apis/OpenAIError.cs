@@ -26,6 +26,9 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
     /// <summary>The code (or, where none, the type) of the error this request answered with; null for a success.</summary>
     public static string? CodeOf(HttpContext context) => context.Items.TryGetValue(ItemKey, out var code) ? code as string : null;
 
+    public static OpenAIError NotFound(string what, string id) =>
+        new(StatusCodes.Status404NotFound, $"No such {what} object: {id}", "invalid_request_error", "id", "not_found");
+
     public async Task WriteAsync(HttpResponse response)
     {
         var code = Code ?? Type;
@@ -35,6 +38,12 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
         response.ContentType = "application/json";
         if (RetryAfterSeconds is { } seconds) response.Headers.RetryAfter = seconds.ToString();
         await using var writer = new Utf8JsonWriter(response.BodyWriter);
+        WriteTo(writer);
+    }
+
+    /// <summary>The body, <c>{"error":{...}}</c>; batch jobs write it into their error files too.</summary>
+    public void WriteTo(Utf8JsonWriter writer)
+    {
         writer.WriteStartObject();
         writer.WriteStartObject("error");
         writer.WriteString("message", Message);

@@ -1,4 +1,5 @@
 using Embedding.Api.Apis;
+using Embedding.Api.Batches;
 using Embedding.Api.Security;
 using Embedding.Api.Services;
 using Microsoft.AspNetCore.Authentication;
@@ -24,6 +25,9 @@ public static class Extensions
             .Validate(o => o.Auth.Keys.All(k => k.Name.Length > 0 && System.Text.RegularExpressions.Regex.IsMatch(ApiKeyOptions.NormaliseHash(k.Sha256), "^[0-9a-f]{64}$"))
                            && o.Auth.Keys.Select(k => k.Name).Distinct().Count() == o.Auth.Keys.Count,
                 "Api:Auth:Keys: each key needs a unique Name and the SHA-256 of the key as 64 hex digits (printf %s \"$KEY\" | sha256sum).")
+            .Validate(o => new object[] { o.Cache, o.Batches }.All(section =>
+                    System.ComponentModel.DataAnnotations.Validator.TryValidateObject(section, new(section), null, validateAllProperties: true)),
+                "Api:Cache and Api:Batches: a value is out of its range (see EmbeddingApiOptions.cs).")
             .ValidateOnStart();
 
         // Who is calling (API keys, hashed), how often (per key), and how much at once (the whole process).
@@ -53,9 +57,17 @@ public static class Extensions
             sp.GetRequiredService<IOptions<EmbeddingApiOptions>>(), sp.GetRequiredService<ApiMetrics>(),
             sp.GetRequiredService<ILogger<EmbeddingCache>>(), sp.GetService<IConnectionMultiplexer>()));
         builder.Services.AddSingleton(sp => new EmbeddingRequestParser(sp.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value));
+        // One plain AMQP connection beside MassTransit's: declares each tier's queue before its first request, reads depths for metrics.
+        builder.Services.AddSingleton(sp => new QueueInspector(
+            sp.GetRequiredService<IConfiguration>().GetConnectionString(MessagingExtensions.ConnectionName)!, "embedding-api-queues"));
         builder.Services.AddSingleton<WorkerDispatcher>();
         builder.Services.AddHostedService<QueueObserver>();
         builder.Services.AddSingleton<EmbeddingService>();
+
+        // Batch jobs: durable state beside their files; one runner per API process works through them.
+        builder.Services.AddSingleton<BatchStore>();
+        builder.Services.AddSingleton<BatchRunner>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BatchRunner>());
 
         builder.AddEmbeddingMessaging(waitUntilStarted: false);
     }
@@ -106,7 +118,7 @@ public static class Extensions
             if (response.HasStarted || response.ContentLength > 0) return;
             var message = response.StatusCode switch
             {
-                StatusCodes.Status404NotFound => $"Unknown path {status.HttpContext.Request.Path}. This service serves POST /v1/embeddings and GET /v1/models.",
+                StatusCodes.Status404NotFound => $"Unknown path {status.HttpContext.Request.Path}. This service serves POST /v1/embeddings, GET /v1/models, /v1/files and /v1/batches.",
                 StatusCodes.Status405MethodNotAllowed => $"{status.HttpContext.Request.Method} is not allowed on {status.HttpContext.Request.Path}.",
                 _ => $"HTTP {response.StatusCode}.",
             };

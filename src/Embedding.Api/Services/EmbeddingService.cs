@@ -14,7 +14,8 @@ public sealed record EmbeddingResult(CachedEmbedding[] Embeddings, long PromptTo
 /// </summary>
 public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher dispatcher, ApiMetrics metrics, IOptions<EmbeddingApiOptions> options)
 {
-    public async Task<(EmbeddingResult? Result, OpenAIError? Error)> EmbedAsync(EmbeddingRequest request, CancellationToken ct)
+    public async Task<(EmbeddingResult? Result, OpenAIError? Error)> EmbedAsync(EmbeddingRequest request, CancellationToken ct,
+                                                                                 EmbedPriority priority = EmbedPriority.Interactive)
     {
         var model = request.Model.Name;
         // Distinct texts as the model will see them; slot[i] says which one input i is.
@@ -49,7 +50,7 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
             long cachedTokens = 0;
             for (var i = 0; i < slot.Length; i++) if (found[slot[i]] is { } hit) cachedTokens += hit.Tokens;
             var budget = Math.Max(1, options.Value.MaxTokensPerRequest - cachedTokens);
-            var (answer, rejected, error) = await dispatcher.EmbedAsync(model, missing.Select(s => texts[s]).ToArray(), request.Truncate, budget, ct);
+            var (answer, rejected, error) = await dispatcher.EmbedAsync(model, missing.Select(s => texts[s]).ToArray(), request.Truncate, budget, priority, ct);
             if (error is not null) return (null, error);
             if (rejected is not null) return (null, Rejection(rejected, missing, slot));
 

@@ -4,17 +4,16 @@ using Microsoft.Extensions.Options;
 namespace Embedding.Api.Services;
 
 /// <summary>
-/// Polls each tier's queue (a passive declare on a connection of its own) so the API can report queue depth and
+/// Polls each tier's queue (a passive declare on the API's own broker connection) so the API can report queue depth and
 /// consumers per tier, also while a tier is scaled to zero. A broker that is down only pauses the readings.
 /// </summary>
-public sealed class QueueObserver(IConfiguration configuration, IOptions<EmbeddingApiOptions> options, ApiMetrics metrics,
+public sealed class QueueObserver(QueueInspector broker, IOptions<EmbeddingApiOptions> options, ApiMetrics metrics,
                                   ILogger<QueueObserver> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = TimeSpan.FromSeconds(options.Value.QueueMetricsSeconds);
         if (interval <= TimeSpan.Zero) return;
-        await using var broker = new QueueInspector(configuration.GetConnectionString(MessagingExtensions.ConnectionName)!, "embedding-api-queue-metrics");
         using var timer = new PeriodicTimer(interval);
         try
         {

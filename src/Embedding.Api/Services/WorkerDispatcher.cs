@@ -11,28 +11,39 @@ namespace Embedding.Api.Services;
 /// The request's time-to-live equals its timeout, so a request nobody waits for any more expires on
 /// the queue instead of costing a worker time. A worker that dies mid-batch leaves the message
 /// unacknowledged; RabbitMQ gives it to another worker, whose answer still reaches this waiter.
+/// Interactive requests go at the queue's higher priority; batch jobs' at the lower one, with a longer timeout
+/// (a job can wait for a tier to start from zero).
 /// </summary>
-public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<EmbeddingApiOptions> options, ApiMetrics metrics, ILogger<WorkerDispatcher> logger)
+public sealed class WorkerDispatcher(IClientFactory clientFactory, QueueInspector broker, IOptions<EmbeddingApiOptions> options,
+                                     ApiMetrics metrics, ILogger<WorkerDispatcher> logger)
 {
-    private readonly ConcurrentDictionary<string, IRequestClient<EmbedTexts>> _clients = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<(string, EmbedPriority), IRequestClient<EmbedTexts>> _clients = new();
+    private readonly ConcurrentDictionary<string, Task> _declared = new(StringComparer.OrdinalIgnoreCase);
     private readonly EmbeddingApiOptions _options = options.Value;
 
+    public int TimeoutSeconds(EmbedPriority priority) =>
+        priority == EmbedPriority.Batch ? _options.Batches.RequestTimeoutSeconds : _options.RequestTimeoutSeconds;
+
     public async Task<(TextsEmbedded? Answer, EmbedRejected? Rejected, OpenAIError? Error)> EmbedAsync(
-        string model, IReadOnlyList<string> texts, bool truncate, long maxTotalTokens, CancellationToken ct)
+        string model, IReadOnlyList<string> texts, bool truncate, long maxTotalTokens, EmbedPriority priority, CancellationToken ct)
     {
-        var client = _clients.GetOrAdd(model, m => clientFactory.CreateRequestClient<EmbedTexts>(
-            new Uri($"queue:{EmbeddingQueues.ForModel(m)}"), RequestTimeout.After(s: _options.RequestTimeoutSeconds)));
+        var timeout = TimeoutSeconds(priority);
+        // The queue is declared by us, not by MassTransit's send (bind=false): its declaration carries the priority argument.
+        var client = _clients.GetOrAdd((model, priority), k => clientFactory.CreateRequestClient<EmbedTexts>(
+            new Uri($"queue:{EmbeddingQueues.ForModel(k.Item1)}?bind=false"), RequestTimeout.After(s: timeout)));
         // MassTransit's timeout covers the wait for an answer; sending can also stall while the broker is down and the
         // connection recovers, and not every wait in there observes cancellation. This bound covers both, so no request
         // outlives its timeout (an abandoned send finishes or fails in the background).
-        var limit = TimeSpan.FromSeconds(_options.RequestTimeoutSeconds + 1);
+        var limit = TimeSpan.FromSeconds(timeout + 1);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(limit);
         using var waiting = metrics.Waiting(model);
         try
         {
+            await DeclareQueueAsync(model, deadline.Token);
             var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(
-                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens), deadline.Token).WaitAsync(limit, ct);
+                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens),
+                x => x.UseExecute(send => send.SetPriority((byte)priority)), deadline.Token).WaitAsync(limit, ct);
             if (response.Is(out Response<TextsEmbedded>? embedded))
             {
                 var answer = embedded.Message;
@@ -46,7 +57,7 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
         catch (Exception ex) when (ex is RequestTimeoutException or TimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
         {
             return (null, null, Unavailable(
-                $"No embedding worker for '{model}' answered within {_options.RequestTimeoutSeconds} s. " +
+                $"No embedding worker for '{model}' answered within {timeout} s. " +
                 "Workers may be starting from zero or overloaded; retry after the indicated time."));
         }
         catch (RequestFaultException ex)
@@ -58,6 +69,21 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, IOptions<Embe
         {
             logger.LogWarning(ex, "Could not reach the workers for {Model}", model);
             return (null, null, Unavailable("The message queue is unavailable; please retry."));
+        }
+    }
+
+    /// <summary>Once per tier and process (again after a failure): the broker keeps durable queues across its restarts.</summary>
+    private async Task DeclareQueueAsync(string model, CancellationToken ct)
+    {
+        var declared = _declared.GetOrAdd(model, m => broker.DeclareAsync(EmbeddingQueues.ForModel(m), CancellationToken.None));
+        try
+        {
+            await declared.WaitAsync(ct);
+        }
+        catch (Exception) when (declared.IsFaulted || declared.IsCanceled)
+        {
+            _declared.TryRemove(new(model, declared));
+            throw;
         }
     }
 

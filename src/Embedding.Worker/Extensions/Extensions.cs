@@ -46,6 +46,8 @@ public static class Extensions
                 e.PrefetchCount = options.PrefetchCount;
                 e.ConcurrentMessageLimit = options.PrefetchCount;
                 e.ConfigureConsumeTopology = false;
+                // Interactive requests overtake batch-job work waiting on the same queue (the API declares it the same way).
+                e.EnablePriority(EmbeddingQueues.MaxPriority);
                 // Backend hiccups are retried a few times; then the request faults (its caller gets an
                 // error) and the message moves to the _error queue instead of looping forever.
                 e.UseMessageRetry(r => r.Intervals(200, 1000, 3000));

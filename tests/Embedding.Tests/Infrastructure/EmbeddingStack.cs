@@ -14,12 +14,13 @@ public sealed class EmbeddingStack : IAsyncDisposable
 {
     private readonly List<WebApplicationFactory<WorkerOptions>> _workers = [];
     private readonly Dictionary<string, string?> _workerSettings;
-    private readonly WebApplicationFactory<EmbeddingApiOptions> _api;
+    private readonly Dictionary<string, string?> _apiSettings;
+    private WebApplicationFactory<EmbeddingApiOptions> _api;
     private readonly Action<IWebHostBuilder>? _configure;
 
     public string Model { get; }
     public int Dimensions { get; }
-    public HttpClient Client { get; }
+    public HttpClient Client { get; private set; }
     public IServiceProvider ApiServices => _api.Services;
     public int WorkerCount => _workers.Count;
 
@@ -53,8 +54,11 @@ public sealed class EmbeddingStack : IAsyncDisposable
             ["Api:Models:1:Matryoshka"] = "false",
             ["Api:RequestTimeoutSeconds"] = requestTimeoutSeconds.ToString(),
             ["Api:RetryAfterSeconds"] = "7",
+            ["Api:Batches:StoragePath"] = Path.Combine(Path.GetTempPath(), "embedding-tests", "batches", Model),
+            ["Api:Batches:CheckpointMilliseconds"] = "20",
         };
         foreach (var (k, v) in api ?? []) apiSettings[k] = v;
+        _apiSettings = apiSettings;
         _api = new WebApplicationFactory<EmbeddingApiOptions>().WithWebHostBuilder(b => Apply(b, apiSettings));
         Client = _api.CreateClient();
         for (var i = 0; i < workers; i++) StartWorker();
@@ -76,6 +80,15 @@ public sealed class EmbeddingStack : IAsyncDisposable
         var last = _workers[^1];
         _workers.RemoveAt(_workers.Count - 1);
         await last.DisposeAsync();
+    }
+
+    /// <summary>Stops the API the way a redeploy does (its host stops) and starts a fresh one with the same settings.</summary>
+    public async Task RestartApiAsync()
+    {
+        Client.Dispose();
+        await _api.DisposeAsync();
+        _api = new WebApplicationFactory<EmbeddingApiOptions>().WithWebHostBuilder(b => Apply(b, _apiSettings));
+        Client = _api.CreateClient();
     }
 
     public async Task StopWorkersAsync()

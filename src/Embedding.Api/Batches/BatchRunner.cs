@@ -1,0 +1,378 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Embedding.Api.Apis;
+using Embedding.Api.Services;
+using Embedding.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Embedding.Api.Batches;
+
+/// <summary>
+/// Runs batch jobs: validates the input file, sends each line through the same path as <c>/v1/embeddings</c> (cache,
+/// then the tier's queue) at the queue's lower priority, and appends each answer to the output or error file in input
+/// order. Progress and file lengths are checkpointed together, so a job resumes where it stopped after a restart of this
+/// process, and a worker that dies mid-job only delays the lines it held (RabbitMQ gives them to another worker).
+/// A line that finds no worker (a tier scaled to zero, a broker outage) is sent again until the job expires.
+/// </summary>
+public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser, EmbeddingService service, ApiMetrics metrics,
+                                IOptions<EmbeddingApiOptions> options, ILogger<BatchRunner> logger) : BackgroundService
+{
+    private readonly BatchOptions _options = options.Value.Batches;
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
+    private readonly SemaphoreSlim _wake = new(0);
+
+    /// <summary>Look for new work now (a batch was created) instead of at the next poll.</summary>
+    public void Wake() => _wake.Release();
+
+    /// <summary>Stops a running job's lines; the job then finishes as "cancelled" with what it completed.</summary>
+    public void Cancel(string id)
+    {
+        if (_running.TryGetValue(id, out var cancel)) cancel.Cancel();
+        Wake();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        var jobs = new Dictionary<string, Task>();
+        while (!stopping.IsCancellationRequested)
+        {
+            foreach (var finished in jobs.Where(j => j.Value.IsCompleted).Select(j => j.Key).ToList()) jobs.Remove(finished);
+            try
+            {
+                foreach (var job in await store.OpenBatchesAsync(stopping))
+                {
+                    // A cancel is cheap to finish, so it does not wait for a free slot.
+                    if (jobs.ContainsKey(job.Id) || (jobs.Count >= _options.MaxActiveJobs && job.Status != BatchStatus.Cancelling)) continue;
+                    jobs[job.Id] = RunAsync(job, stopping);
+                }
+            }
+            catch (Exception ex) when (!stopping.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "Could not read the batch job database; retrying");
+            }
+            var poll = Task.Delay(TimeSpan.FromSeconds(2), stopping);
+            await Task.WhenAny([_wake.WaitAsync(stopping), poll, .. jobs.Values]).ConfigureAwait(false);
+        }
+        // Stopping: every job checkpoints what it finished and stays open, to resume on the next start.
+        await Task.WhenAll(jobs.Values);
+    }
+
+    private async Task RunAsync(BatchJob job, CancellationToken stopping)
+    {
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        _running[job.Id] = cancel;
+        metrics.BatchJobRunning(job);
+        using var activity = ApiMetrics.ActivitySource.StartActivity("batch job");
+        activity?.SetTag("embedding.batch.job", job.Id);
+        try
+        {
+            // A cancel that arrived between reading the job and registering it here.
+            if ((await store.GetBatchAsync(job.Id, null, stopping))?.Status == BatchStatus.Cancelling) job.Status = BatchStatus.Cancelling;
+            if (job.Status == BatchStatus.Validating) await ValidateAsync(job, stopping);
+            var expired = job.Status == BatchStatus.InProgress && await ProcessAsync(job, cancel, stopping);
+            if (expired) await FinishAsync(job, BatchStatus.Expired, stopping);
+            else if (job.Status == BatchStatus.Cancelling) await FinishAsync(job, BatchStatus.Cancelled, stopping);
+            else if (job.Status == BatchStatus.Finalizing) await FinishAsync(job, BatchStatus.Completed, stopping);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // Storage trouble (disk full, a deleted input file...): the job fails visibly rather than looping.
+            logger.LogError(ex, "Batch {Batch} failed", job.Id);
+            job.Errors.Add(new BatchLineError("server_error", $"The job stopped on an internal error: {ex.Message}", null, null));
+            job.Status = BatchStatus.Failed;
+            job.FailedAt = BatchStore.Now();
+            await store.SaveAsync(job, CancellationToken.None);
+        }
+        finally
+        {
+            _running.TryRemove(job.Id, out _);
+            metrics.BatchJobStopped(job);
+            activity?.SetTag("embedding.batch.status", job.Status);
+        }
+    }
+
+    // ---- validation: the file's shape, before any model time is spent ----
+
+    private async Task ValidateAsync(BatchJob job, CancellationToken ct)
+    {
+        var input = store.PathOf(job.InputFileId);
+        var errors = new List<BatchLineError>();
+        var total = 0;
+        if (!File.Exists(input))
+            errors.Add(new("invalid_file", $"The input file {job.InputFileId} no longer exists.", "input_file_id", null));
+        else
+        {
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            await foreach (var line in JsonlReader.ReadAsync(input, 0, 1, ct))
+            {
+                if (line.IsBlank) continue;
+                total++;
+                if (CheckLine(line, job.Endpoint, ids) is { } error && errors.Count < 100) errors.Add(error);
+            }
+            if (total == 0) errors.Add(new("empty_file", "The input file has no requests.", "input_file_id", null));
+            if (total > _options.MaxRequestsPerBatch)
+                errors.Add(new("too_many_requests", $"The input file has {total} requests; a batch may have at most {_options.MaxRequestsPerBatch}.", "input_file_id", null));
+        }
+        if (errors.Count > 0)
+        {
+            job.Errors = errors;
+            job.Status = BatchStatus.Failed;
+            job.FailedAt = BatchStore.Now();
+        }
+        else
+        {
+            job.Total = total;
+            job.Status = BatchStatus.InProgress;
+            job.InProgressAt = BatchStore.Now();
+        }
+        await store.SaveAsync(job, ct);
+        logger.LogInformation("Batch {Batch}: {Status} ({Total} requests, {Errors} errors)", job.Id, job.Status, total, errors.Count);
+    }
+
+    private static BatchLineError? CheckLine(JsonlLine line, string endpoint, HashSet<string> ids)
+    {
+        BatchLineError Error(string code, string message, string? param) => new(code, message, param, line.Number);
+        try
+        {
+            using var doc = JsonDocument.Parse(line.Bytes);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return Error("invalid_json_line", "Each line must be a JSON object.", null);
+            if (!root.TryGetProperty("custom_id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString()!.Length == 0)
+                return Error("missing_required_parameter", "Each line needs a custom_id (a non-empty string).", "custom_id");
+            if (!ids.Add(id.GetString()!))
+                return Error("duplicate_custom_id", $"The custom_id '{id.GetString()}' is used more than once in this file.", "custom_id");
+            if (!root.TryGetProperty("method", out var method) || method.ValueKind != JsonValueKind.String || method.GetString() != "POST")
+                return Error("invalid_method", "The method must be \"POST\".", "method");
+            if (!root.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String || url.GetString() != endpoint)
+                return Error("mismatched_endpoint", $"The url must be the batch's endpoint, \"{endpoint}\".", "url");
+            if (!root.TryGetProperty("body", out var body) || body.ValueKind != JsonValueKind.Object)
+                return Error("missing_required_parameter", "Each line needs a body: the request as it would be sent to the endpoint.", "body");
+            return null;
+        }
+        catch (JsonException ex)
+        {
+            return Error("invalid_json_line", $"The line is not valid JSON ({ex.Message}).", null);
+        }
+    }
+
+    // ---- processing: lines in flight, answers committed in input order ----
+
+    private sealed record LineOutcome(bool Succeeded, byte[] Json, string? Model);
+
+    /// <summary>Runs the job's remaining lines; true where its completion window ran out (the rest went to the error file).</summary>
+    private async Task<bool> ProcessAsync(BatchJob job, CancellationTokenSource cancel, CancellationToken stopping)
+    {
+        var expired = false;
+        using var expiry = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(0, job.ExpiresAt - BatchStore.Now())));
+        using var lines = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token, expiry.Token);
+        await using var output = OpenWorkFile(job, "output", job.OutputBytes);
+        await using var errors = OpenWorkFile(job, "errors", job.ErrorBytes);
+        var window = new Queue<(Task<LineOutcome?> Outcome, long NextOffset)>();
+        var checkpoint = Stopwatch.StartNew();
+
+        async Task CommitAsync(LineOutcome? outcome, long nextOffset)
+        {
+            if (outcome is not null)
+            {
+                await (outcome.Succeeded ? output : errors).WriteAsync(outcome.Json, CancellationToken.None);
+                if (outcome.Succeeded) job.Completed++; else job.FailedCount++;
+                metrics.BatchRequest(outcome.Model, outcome.Succeeded);
+            }
+            job.InputOffset = nextOffset;
+            if (checkpoint.ElapsedMilliseconds >= _options.CheckpointMilliseconds)
+            {
+                await CheckpointAsync(job, output, errors);
+                checkpoint.Restart();
+            }
+        }
+
+        try
+        {
+            await foreach (var line in JsonlReader.ReadAsync(store.PathOf(job.InputFileId), job.InputOffset, 0, lines.Token))
+            {
+                window.Enqueue((line.IsBlank ? Task.FromResult<LineOutcome?>(null) : RunLineAsync(job, line, lines.Token), line.NextOffset));
+                while (window.Count >= _options.ConcurrentRequestsPerJob || (window.Count > 0 && window.Peek().Outcome.IsCompleted))
+                {
+                    var (next, offset) = window.Dequeue();
+                    await CommitAsync(await next, offset);
+                }
+            }
+            while (window.Count > 0)
+            {
+                var (next, offset) = window.Dequeue();
+                await CommitAsync(await next, offset);
+            }
+            job.Status = BatchStatus.Finalizing;
+            job.FinalizingAt = BatchStore.Now();
+        }
+        catch (OperationCanceledException) when (lines.IsCancellationRequested)
+        {
+            // Keep what finished before the stop, in order; the rest is redone on resume (or never, for cancel/expiry).
+            while (window.Count > 0 && window.Peek().Outcome.IsCompletedSuccessfully)
+            {
+                var (next, offset) = window.Dequeue();
+                await CommitAsync(next.Result, offset);
+            }
+            if (!stopping.IsCancellationRequested && cancel.IsCancellationRequested) job.Status = BatchStatus.Cancelling;
+            else if (!stopping.IsCancellationRequested && expiry.IsCancellationRequested)
+            {
+                await FailRemainingAsync(job, errors);
+                expired = true;
+            }
+        }
+        await CheckpointAsync(job, output, errors);
+        if (stopping.IsCancellationRequested) logger.LogInformation("Batch {Batch} paused at {Done}/{Total} for the restart", job.Id, job.Completed + job.FailedCount, job.Total);
+        return expired;
+    }
+
+    /// <summary>One line through the same path as <c>/v1/embeddings</c>; null only if cancelled. Never throws otherwise.</summary>
+    private async Task<LineOutcome?> RunLineAsync(BatchJob job, JsonlLine line, CancellationToken ct)
+    {
+        string customId;
+        ReadOnlyMemory<byte> body;
+        using (var doc = JsonDocument.Parse(line.Bytes))
+        {
+            customId = doc.RootElement.GetProperty("custom_id").GetString()!;
+            body = Encoding.UTF8.GetBytes(doc.RootElement.GetProperty("body").GetRawText());
+        }
+        var (request, error) = parser.Parse(body);
+        if (request is not null && job.AllowedModels.Count > 0 && !job.AllowedModels.Any(a =>
+                string.Equals(a, request.Model.Name, StringComparison.OrdinalIgnoreCase) || request.Model.Aliases.Contains(a, StringComparer.OrdinalIgnoreCase)))
+            error = OpenAIError.ModelNotFound(request.RequestedModel);
+        if (error is not null) return ErrorLine(job, customId, error, request?.Model.Name);
+
+        for (var attempt = 0; ; attempt++)
+        {
+            var (result, failure) = await service.EmbedAsync(request!, ct, EmbedPriority.Batch);
+            if (failure is null)
+                return new LineOutcome(true, await OutputLineAsync(job, customId, 200, w => EmbeddingsApi.WriteEmbeddingsAsync(w, request!, result!)), request!.Model.Name);
+            if (failure.Status != StatusCodes.Status503ServiceUnavailable) return ErrorLine(job, customId, failure, request!.Model.Name);
+            // No worker answered (scaled to zero and starting, broker down): wait and send again, until cancel or expiry.
+            logger.LogDebug("Batch {Batch} line {Line}: {Reason}; retrying", job.Id, line.Number, failure.Message);
+            await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(attempt, 5))), ct);
+        }
+    }
+
+    private static LineOutcome ErrorLine(BatchJob job, string customId, OpenAIError error, string? model) =>
+        new(false, OutputLineAsync(job, customId, error.Status, w => { error.WriteTo(w); return Task.CompletedTask; }).GetAwaiter().GetResult(), model);
+
+    /// <summary>OpenAI's output line: <c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c>.</summary>
+    private static async Task<byte[]> OutputLineAsync(BatchJob job, string customId, int status, Func<Utf8JsonWriter, Task> writeBody)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        await using (var w = new Utf8JsonWriter(buffer))
+        {
+            var id = RequestId(job, customId);
+            w.WriteStartObject();
+            w.WriteString("id", $"batch_req_{id}");
+            w.WriteString("custom_id", customId);
+            w.WriteStartObject("response");
+            w.WriteNumber("status_code", status);
+            w.WriteString("request_id", $"req_{id}");
+            w.WritePropertyName("body");
+            await writeBody(w);
+            w.WriteEndObject();
+            w.WriteNull("error");
+            w.WriteEndObject();
+        }
+        buffer.Write("\n"u8);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The same id for the same line however often the job is resumed.</summary>
+    private static string RequestId(BatchJob job, string customId) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{job.Id}\n{customId}")))[..24];
+
+    /// <summary>Expired: every line not done goes to the error file as batch_expired, as OpenAI reports it.</summary>
+    private async Task FailRemainingAsync(BatchJob job, FileStream errors)
+    {
+        await foreach (var line in JsonlReader.ReadAsync(store.PathOf(job.InputFileId), job.InputOffset, 0))
+        {
+            if (!line.IsBlank)
+            {
+                using var doc = JsonDocument.Parse(line.Bytes);
+                var customId = doc.RootElement.GetProperty("custom_id").GetString()!;
+                var buffer = new ArrayBufferWriter<byte>(256);
+                await using (var w = new Utf8JsonWriter(buffer))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("id", $"batch_req_{RequestId(job, customId)}");
+                    w.WriteString("custom_id", customId);
+                    w.WriteNull("response");
+                    w.WriteStartObject("error");
+                    w.WriteString("code", "batch_expired");
+                    w.WriteString("message", "This request could not be executed before the completion window expired.");
+                    w.WriteEndObject();
+                    w.WriteEndObject();
+                }
+                buffer.Write("\n"u8);
+                await errors.WriteAsync(buffer.WrittenMemory);
+                job.FailedCount++;
+                metrics.BatchRequest(null, succeeded: false);
+            }
+            job.InputOffset = line.NextOffset;
+        }
+    }
+
+    // ---- files and checkpoints ----
+
+    private string WorkPath(BatchJob job, string kind) => Path.Combine(store.WorkDirectory, $"{job.Id}.{kind}.jsonl");
+
+    /// <summary>Opens a job's output or error file cut back to its committed length: bytes past it belong to lines redone now.</summary>
+    private FileStream OpenWorkFile(BatchJob job, string kind, long committed)
+    {
+        var stream = new FileStream(WorkPath(job, kind), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1 << 16, useAsync: true);
+        stream.SetLength(committed);
+        stream.Seek(committed, SeekOrigin.Begin);
+        return stream;
+    }
+
+    private async Task CheckpointAsync(BatchJob job, FileStream output, FileStream errors)
+    {
+        await output.FlushAsync();
+        await errors.FlushAsync();
+        output.Flush(flushToDisk: true);
+        errors.Flush(flushToDisk: true);
+        job.OutputBytes = output.Length;
+        job.ErrorBytes = errors.Length;
+        await store.SaveAsync(job, CancellationToken.None);
+        metrics.BatchJobRunning(job);
+    }
+
+    /// <summary>The committed output and errors become files of their own; the job reaches its final state.</summary>
+    private async Task FinishAsync(BatchJob job, string final, CancellationToken ct)
+    {
+        foreach (var (kind, committed) in new[] { ("output", job.OutputBytes), ("errors", job.ErrorBytes) })
+        {
+            var path = WorkPath(job, kind);
+            if (File.Exists(path))
+            {
+                await using (var stream = new FileStream(path, FileMode.Open, FileAccess.Write)) stream.SetLength(committed);
+                if (committed == 0) File.Delete(path);
+            }
+            if (committed == 0) continue;
+            // Ids follow from the job's, so finishing again after a crash finds the same files.
+            var file = await store.AddFileAsync(job.Owner, "batch_output", $"{job.Id}_{kind}.jsonl", path, ct,
+                                                id: $"file-{job.Id["batch_".Length..]}{(kind == "output" ? "o" : "e")}");
+            if (kind == "output") job.OutputFileId = file.Id; else job.ErrorFileId = file.Id;
+        }
+        var now = BatchStore.Now();
+        switch (final)
+        {
+            case BatchStatus.Completed: job.CompletedAt = now; break;
+            case BatchStatus.Cancelled: job.CancelledAt = now; job.CancellingAt ??= now; break;
+            case BatchStatus.Expired: job.ExpiredAt = now; break;
+        }
+        job.Status = final;
+        await store.SaveAsync(job, ct);
+        metrics.BatchJobFinished(final);
+        logger.LogInformation("Batch {Batch}: {Status}, {Completed} completed, {Failed} failed of {Total}", job.Id, final, job.Completed, job.FailedCount, job.Total);
+    }
+}

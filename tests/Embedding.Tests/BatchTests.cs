@@ -1,0 +1,260 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Embedding.Contracts;
+using Embedding.Tests.Infrastructure;
+
+namespace Embedding.Tests;
+
+/// <summary>
+/// OpenAI-style batch jobs through the real stack (RabbitMQ, Redis, API, workers): a few hundred lines end to end across
+/// a worker restart and an API restart, cancel, priority against interactive requests, and the error cases.
+/// </summary>
+public sealed class BatchTests
+{
+    [Fact]
+    public async Task A_job_of_300_lines_completes_across_a_worker_restart_and_an_api_restart_with_nothing_lost_or_doubled()
+    {
+        // Fake backend (vectors are hashes of the text): what is tested is the job machinery, and a fixed delay per batch
+        // keeps the job running long enough to restart things under it.
+        await using var stack = new EmbeddingStack(backend: "Fake",
+            worker: new() { ["Worker:Fake:DelayMilliseconds"] = "25" },
+            api: new() { ["Api:Batches:ConcurrentRequestsPerJob"] = "2" });
+        var lines = Enumerable.Range(0, 300).Select(i => Line($"req-{i}", i % 100 == 42 ? "no-such-model" : stack.Model, $"text {i} alpha", $"text {i} beta")).ToList();
+        var file = await UploadAsync(stack.Client, string.Join("\n", lines) + "\n");
+
+        var batch = await CreateBatchAsync(stack.Client, file);
+        Assert.Equal("validating", batch.GetProperty("status").GetString());
+        var id = batch.GetProperty("id").GetString()!;
+
+        var progress = await WaitForAsync(stack.Client, id, b => Done(b) >= 60);
+        Assert.True(Done(progress) < 300, "the job finished before the restarts; slow the fake backend down");
+        await stack.StopOneWorkerAsync();      // lines held by the worker are answered before it stops; the rest wait on the queue
+        await stack.RestartApiAsync();         // the runner stops mid-job and resumes from its checkpoint
+        await Task.Delay(500);
+        stack.StartWorker();
+
+        var done = await WaitForAsync(stack.Client, id, b => b.GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(90));
+        var counts = done.GetProperty("request_counts");
+        Assert.Equal(300, counts.GetProperty("total").GetInt32());
+        Assert.Equal(297, counts.GetProperty("completed").GetInt32());
+        Assert.Equal(3, counts.GetProperty("failed").GetInt32());
+
+        var output = await ReadJsonlAsync(stack.Client, done.GetProperty("output_file_id").GetString()!);
+        var errors = await ReadJsonlAsync(stack.Client, done.GetProperty("error_file_id").GetString()!);
+        var expectedOk = Enumerable.Range(0, 300).Where(i => i % 100 != 42).Select(i => $"req-{i}").ToList();
+        Assert.Equal(expectedOk, output.Select(o => o.GetProperty("custom_id").GetString()!).ToList());   // each once, in input order
+        Assert.Equal(["req-42", "req-142", "req-242"], errors.Select(e => e.GetProperty("custom_id").GetString()).ToList());
+        Assert.All(errors, e => Assert.Equal(404, e.GetProperty("response").GetProperty("status_code").GetInt32()));
+        Assert.All(errors, e => Assert.Equal("model_not_found", e.GetProperty("response").GetProperty("body").GetProperty("error").GetProperty("code").GetString()));
+
+        // Each answer is what /v1/embeddings gives for the same body.
+        foreach (var i in new[] { 0, 150, 299 })
+        {
+            var line = output.Single(o => o.GetProperty("custom_id").GetString() == $"req-{i}");
+            Assert.Equal(200, line.GetProperty("response").GetProperty("status_code").GetInt32());
+            Assert.StartsWith("batch_req_", line.GetProperty("id").GetString());
+            var body = line.GetProperty("response").GetProperty("body");
+            var direct = await (await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = new[] { $"text {i} alpha", $"text {i} beta" } }))
+                .Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal(Vectors(direct), Vectors(body));
+            Assert.Equal(direct.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(), body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        }
+    }
+
+    [Fact]
+    public async Task Cancel_stops_a_running_job_and_keeps_what_it_completed()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake",
+            worker: new() { ["Worker:Fake:DelayMilliseconds"] = "150" },
+            api: new() { ["Api:Batches:ConcurrentRequestsPerJob"] = "2" });
+        var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 200).Select(i => Line($"c-{i}", stack.Model, $"cancel me {i}"))));
+        var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
+        await WaitForAsync(stack.Client, id, b => Done(b) >= 4);
+
+        var cancelling = await (await stack.Client.PostAsync($"/v1/batches/{id}/cancel", null)).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Contains(cancelling.GetProperty("status").GetString(), new[] { "cancelling", "cancelled" });
+
+        var cancelled = await WaitForAsync(stack.Client, id, b => b.GetProperty("status").GetString() == "cancelled");
+        var completed = cancelled.GetProperty("request_counts").GetProperty("completed").GetInt32();
+        Assert.InRange(completed, 4, 199);
+        Assert.NotEqual(JsonValueKind.Null, cancelled.GetProperty("cancelled_at").ValueKind);
+        var output = await ReadJsonlAsync(stack.Client, cancelled.GetProperty("output_file_id").GetString()!);
+        Assert.Equal(Enumerable.Range(0, completed).Select(i => $"c-{i}"), output.Select(o => o.GetProperty("custom_id").GetString()));
+
+        // Nothing moves after the cancel, and a finished job cannot be cancelled again.
+        await Task.Delay(600);
+        var later = await GetBatchAsync(stack.Client, id);
+        Assert.Equal(completed, later.GetProperty("request_counts").GetProperty("completed").GetInt32());
+        await AssertErrorAsync(await stack.Client.PostAsync($"/v1/batches/{id}/cancel", null), HttpStatusCode.BadRequest, "invalid_state");
+    }
+
+    [Fact]
+    public async Task Interactive_requests_overtake_batch_work_waiting_on_the_same_queue()
+    {
+        // No worker yet: the job's lines wait on the queue; an interactive request joins them; then one worker that takes one
+        // message at a time starts. RabbitMQ hands it the interactive request first.
+        await using var stack = new EmbeddingStack(backend: "Fake", workers: 0,
+            worker: new() { ["Worker:Fake:DelayMilliseconds"] = "200", ["Worker:PrefetchCount"] = "1" },
+            api: new() { ["Api:Batches:ConcurrentRequestsPerJob"] = "6" });
+        await using var broker = new QueueInspector(TestEnvironment.RabbitMq, "batch-priority-test");
+        var queue = EmbeddingQueues.ForModel(stack.Model);
+        var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 20).Select(i => Line($"p-{i}", stack.Model, $"background {i}"))));
+        var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
+        await WaitUntilAsync(async () => (await broker.PeekAsync(queue, default))?.Ready == 6);
+
+        var interactive = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "urgent" });
+        await WaitUntilAsync(async () => (await broker.PeekAsync(queue, default))?.Ready == 7);
+        stack.StartWorker();
+
+        var response = await interactive;
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var batchDone = Done(await GetBatchAsync(stack.Client, id));
+        Assert.True(batchDone <= 1, $"{batchDone} batch lines were answered before the interactive request");
+        await WaitForAsync(stack.Client, id, b => b.GetProperty("status").GetString() == "completed");
+    }
+
+    [Fact]
+    public async Task A_queue_left_without_the_priority_argument_is_replaced_while_empty()
+    {
+        // An older version declared queues without x-max-priority; redeclaring with it fails (PRECONDITION_FAILED).
+        var model = EmbeddingStack.NewModelName();
+        var queue = EmbeddingQueues.ForModel(model);
+        await using (var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(TestEnvironment.RabbitMq) }.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
+        await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, model: model);
+
+        var request = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model, input = "after the upgrade" });
+        await using var broker = new QueueInspector(TestEnvironment.RabbitMq, "queue-upgrade-test");
+        await WaitUntilAsync(async () => (await broker.PeekAsync(queue, default))?.Ready == 1);
+        stack.StartWorker();  // its own declaration (with the argument) now matches
+
+        Assert.Equal(HttpStatusCode.OK, (await request).StatusCode);
+    }
+
+    [Fact]
+    public async Task Bad_files_and_batch_requests_get_clear_errors()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, api: new() { ["Api:Batches:MaxFileBytes"] = "4096" });
+        var http = stack.Client;
+
+        await AssertErrorAsync(await http.PostAsJsonAsync("/v1/files", new { purpose = "batch" }), HttpStatusCode.BadRequest, null);
+        await AssertErrorAsync(await http.PostAsync("/v1/files", Form("{}", purpose: null)), HttpStatusCode.BadRequest, "missing_required_parameter", "purpose");
+        await AssertErrorAsync(await http.PostAsync("/v1/files", Form("{}", purpose: "fine-tune")), HttpStatusCode.BadRequest, "invalid_value", "purpose");
+        await AssertErrorAsync(await http.PostAsync("/v1/files", Form(null, purpose: "batch")), HttpStatusCode.BadRequest, "missing_required_parameter", "file");
+        await AssertErrorAsync(await http.PostAsync("/v1/files", Form("", purpose: "batch")), HttpStatusCode.BadRequest, "empty_file", "file");
+        await AssertErrorAsync(await http.PostAsync("/v1/files", Form(new string('x', 5000), purpose: "batch")), HttpStatusCode.RequestEntityTooLarge, "file_too_large");
+
+        var good = await UploadAsync(http, Line("a", stack.Model, "hello"));
+        await AssertErrorAsync(await http.PostAsync("/v1/batches", new StringContent("{not json", Encoding.UTF8, "application/json")), HttpStatusCode.BadRequest, null);
+        await AssertErrorAsync(await http.PostAsJsonAsync("/v1/batches", new { endpoint = "/v1/embeddings", completion_window = "24h" }), HttpStatusCode.BadRequest, "missing_required_parameter", "input_file_id");
+        await AssertErrorAsync(await http.PostAsJsonAsync("/v1/batches", new { input_file_id = "file-nope", endpoint = "/v1/embeddings", completion_window = "24h" }), HttpStatusCode.BadRequest, "invalid_file", "input_file_id");
+        await AssertErrorAsync(await http.PostAsJsonAsync("/v1/batches", new { input_file_id = good, endpoint = "/v1/chat/completions", completion_window = "24h" }), HttpStatusCode.BadRequest, "invalid_value", "endpoint");
+        await AssertErrorAsync(await http.PostAsJsonAsync("/v1/batches", new { input_file_id = good, endpoint = "/v1/embeddings", completion_window = "1h" }), HttpStatusCode.BadRequest, "invalid_value", "completion_window");
+        await AssertErrorAsync(await http.GetAsync("/v1/batches/batch_nope"), HttpStatusCode.NotFound, "not_found");
+        await AssertErrorAsync(await http.PostAsync("/v1/batches/batch_nope/cancel", null), HttpStatusCode.NotFound, "not_found");
+        await AssertErrorAsync(await http.GetAsync("/v1/files/file-nope"), HttpStatusCode.NotFound, "not_found");
+        await AssertErrorAsync(await http.GetAsync("/v1/files/file-nope/content"), HttpStatusCode.NotFound, "not_found");
+
+        // A file whose lines cannot run: the batch fails at validation, naming each bad line, before any model time is spent.
+        var bad = await UploadAsync(http, string.Join("\n",
+            Line("x-1", stack.Model, "fine"),
+            "{not json",
+            """{"method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"no id"}}""",
+            Line("x-1", stack.Model, "same id again"),
+            """{"custom_id":"x-5","method":"POST","url":"/v1/chat/completions","body":{}}""",
+            """{"custom_id":"x-6","method":"GET","url":"/v1/embeddings","body":{}}""",
+            """{"custom_id":"x-7","method":"POST","url":"/v1/embeddings"}"""));
+        var failed = await WaitForAsync(http, (await CreateBatchAsync(http, bad)).GetProperty("id").GetString()!, b => b.GetProperty("status").GetString() == "failed");
+        var found = failed.GetProperty("errors").GetProperty("data").EnumerateArray()
+            .Select(e => (e.GetProperty("line").GetInt32(), e.GetProperty("code").GetString())).ToList();
+        Assert.Equal([(2, "invalid_json_line"), (3, "missing_required_parameter"), (4, "duplicate_custom_id"), (5, "mismatched_endpoint"),
+                      (6, "invalid_method"), (7, "missing_required_parameter")], found);
+        Assert.Equal(JsonValueKind.Null, failed.GetProperty("output_file_id").ValueKind);
+
+        // Listing and deleting files; a deleted file is gone.
+        var files = await http.GetFromJsonAsync<JsonElement>("/v1/files?purpose=batch");
+        Assert.Contains(good, files.GetProperty("data").EnumerateArray().Select(f => f.GetProperty("id").GetString()));
+        var deleted = await (await http.DeleteAsync($"/v1/files/{good}")).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(deleted.GetProperty("deleted").GetBoolean());
+        await AssertErrorAsync(await http.GetAsync($"/v1/files/{good}"), HttpStatusCode.NotFound, "not_found");
+    }
+
+    // ---- helpers ----
+
+    internal static string Line(string customId, string model, params string[] inputs) =>
+        JsonSerializer.Serialize(new { custom_id = customId, method = "POST", url = "/v1/embeddings", body = new { model, input = inputs } });
+
+    private static MultipartFormDataContent Form(string? content, string? purpose)
+    {
+        var form = new MultipartFormDataContent();
+        if (purpose is not null) form.Add(new StringContent(purpose), "purpose");
+        if (content is not null)
+        {
+            var file = new ByteArrayContent(Encoding.UTF8.GetBytes(content));
+            file.Headers.ContentType = new MediaTypeHeaderValue("application/jsonl");
+            form.Add(file, "file", "input.jsonl");
+        }
+        return form;
+    }
+
+    internal static async Task<string> UploadAsync(HttpClient http, string content)
+    {
+        var response = await http.PostAsync("/v1/files", Form(content, "batch"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var file = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("batch", file.GetProperty("purpose").GetString());
+        Assert.Equal(Encoding.UTF8.GetByteCount(content), file.GetProperty("bytes").GetInt64());
+        return file.GetProperty("id").GetString()!;
+    }
+
+    private static async Task<JsonElement> CreateBatchAsync(HttpClient http, string fileId)
+    {
+        var response = await http.PostAsJsonAsync("/v1/batches", new { input_file_id = fileId, endpoint = "/v1/embeddings", completion_window = "24h" });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    private static async Task<JsonElement> GetBatchAsync(HttpClient http, string id) => await http.GetFromJsonAsync<JsonElement>($"/v1/batches/{id}");
+
+    private static int Done(JsonElement batch) =>
+        batch.GetProperty("request_counts").GetProperty("completed").GetInt32() + batch.GetProperty("request_counts").GetProperty("failed").GetInt32();
+
+    private static async Task<JsonElement> WaitForAsync(HttpClient http, string id, Func<JsonElement, bool> condition, TimeSpan? timeout = null)
+    {
+        JsonElement batch = default;
+        await WaitUntilAsync(async () => condition(batch = await GetBatchAsync(http, id)), timeout);
+        return batch;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting");
+            await Task.Delay(20);
+        }
+    }
+
+    private static async Task<List<JsonElement>> ReadJsonlAsync(HttpClient http, string fileId)
+    {
+        var text = await http.GetStringAsync($"/v1/files/{fileId}/content");
+        return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    }
+
+    private static List<float[]> Vectors(JsonElement body) => body.GetProperty("data").EnumerateArray()
+        .Select(d => d.GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray()).ToList();
+
+    private static async Task AssertErrorAsync(HttpResponseMessage response, HttpStatusCode status, string? code, string? param = null)
+    {
+        Assert.Equal(status, response.StatusCode);
+        var error = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
+        Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
+        if (code is not null) Assert.Equal(code, error.GetProperty("code").GetString());
+        if (param is not null) Assert.Equal(param, error.GetProperty("param").GetString());
+    }
+}
