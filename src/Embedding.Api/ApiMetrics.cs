@@ -25,6 +25,7 @@ public sealed class ApiMetrics
     private readonly Counter<long> _tokens;
     private readonly CacheCounts _l1 = new(), _l2 = new();
     private readonly ConcurrentDictionary<string, TierQueue> _queues = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Counter<long> _nearDuplicates;
     private readonly Counter<long> _batchRequests;
     private readonly Counter<long> _batchJobs;
     private readonly ConcurrentDictionary<string, Batches.BatchJob> _runningJobs = new();
@@ -42,6 +43,8 @@ public sealed class ApiMetrics
         _inputs = meter.CreateCounter<long>("embedding.inputs", "{text}", "Inputs embedded, by model");
         _tokens = meter.CreateCounter<long>("embedding.usage.tokens", "{token}", "Prompt tokens reported in usage, by model");
 
+        _nearDuplicates = meter.CreateCounter<long>("embedding.cache.near_duplicates", "{text}",
+            "Texts answered with the cached vector of a near-identical text (Api:Cache:NearDuplicates), by model");
         _batchRequests = meter.CreateCounter<long>("embedding.batch.requests", "{request}",
             "Batch-job lines answered, by outcome (completed: in the output file; failed: in the error file) and model");
         _batchJobs = meter.CreateCounter<long>("embedding.batch.jobs", "{job}", "Batch jobs that reached a final state, by embedding.batch.status");
@@ -80,6 +83,11 @@ public sealed class ApiMetrics
         var tag = new KeyValuePair<string, object?>("embedding.model", model);
         _inputs.Add(inputs, tag);
         _tokens.Add(tokens, tag);
+    }
+
+    public void NearDuplicatesReused(string model, int count)
+    {
+        if (count > 0) _nearDuplicates.Add(count, new KeyValuePair<string, object?>("embedding.model", model));
     }
 
     public void BatchJobRunning(Batches.BatchJob job) => _runningJobs[job.Id] = job;

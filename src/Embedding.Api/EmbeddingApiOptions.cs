@@ -73,6 +73,26 @@ public sealed class CacheOptions
 
     /// <summary>Redis calls slower than this count as misses, so a sick Redis cannot slow requests down much.</summary>
     [Range(10, 60_000)] public int RedisTimeoutMilliseconds { get; set; } = 500;
+
+    public NearDuplicateOptions NearDuplicates { get; set; } = new();
+}
+
+/// <summary>
+/// Reusing the vector of a near-identical text already embedded (off by default: the answer is then the neighbour's
+/// vector, not the text's own). bench/results/near-duplicates-*.md measures the error and the work saved per threshold.
+/// </summary>
+public sealed class NearDuplicateOptions
+{
+    public bool Enabled { get; set; }
+
+    /// <summary>Largest SimHash distance (bits of 64) still counted as the same text; 0 = equal after normalisation only.</summary>
+    [Range(0, 15)] public int MaxDistance { get; set; } = 3;
+
+    /// <summary>Shorter texts (in characters) are always embedded themselves.</summary>
+    [Range(1, 1_000_000)] public int MinCharacters { get; set; } = 40;
+
+    /// <summary>Fingerprints remembered (about 150 bytes each, plus the bands).</summary>
+    [Range(1, 100_000_000)] public int MaxEntries { get; set; } = 1_000_000;
 }
 
 /// <summary>OpenAI-style batch jobs (<c>/v1/files</c>, <c>/v1/batches</c>): where they are kept and how hard they push.</summary>

@@ -9,8 +9,13 @@ using Embedding.Worker.Backends;
 // direct <url> <model-dir|simulated>: the ONNX backend (or the SIMULATED GPU) behind a plain OpenAI-compatible
 //                              /v1/embeddings (no cache, no queue, no batching across requests): "the backend called
 //                              directly", for the load tool to compare with the whole stack.
+// neardup <model-dir> <output.md>: near-duplicate reuse, error and work saved per threshold (NearDuplicateBench.cs).
 switch (args.FirstOrDefault())
 {
+    case "neardup":
+        await NearDuplicateBench.RunAsync(args[1], args[2]);
+        break;
+
     case "direct":
         IEmbeddingBackend onnx = args[2] == "simulated"
             ? new SimulatedGpuBackend(new SimulatedGpuOptions())

@@ -62,6 +62,7 @@ public static class Extensions
             sp.GetRequiredService<IConfiguration>().GetConnectionString(MessagingExtensions.ConnectionName)!, "embedding-api-queues"));
         builder.Services.AddSingleton<WorkerDispatcher>();
         builder.Services.AddHostedService<QueueObserver>();
+        builder.Services.AddSingleton<NearDuplicateIndex>();
         builder.Services.AddSingleton<EmbeddingService>();
 
         // Batch jobs: durable state beside their files; one runner per API process works through them.

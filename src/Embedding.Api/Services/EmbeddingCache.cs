@@ -44,8 +44,11 @@ public sealed class EmbeddingCache
         return $"emb:v1:{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
     }
 
-    /// <summary>Fills <paramref name="found"/>[i] for every key found in L1 or L2; L2 hits are copied into L1.</summary>
-    public async Task LookupAsync(IReadOnlyList<string> keys, CachedEmbedding?[] found, CancellationToken ct)
+    /// <summary>
+    /// Fills <paramref name="found"/>[i] for every key found in L1 or L2; L2 hits are copied into L1.
+    /// <paramref name="countHits"/>: false for lookups that are not a request's own texts (a near-duplicate's vector).
+    /// </summary>
+    public async Task LookupAsync(IReadOnlyList<string> keys, CachedEmbedding?[] found, CancellationToken ct, bool countHits = true)
     {
         using var activity = ApiMetrics.ActivitySource.StartActivity("cache lookup");
         activity?.SetTag("embedding.cache.keys", keys.Count);
@@ -55,7 +58,7 @@ public sealed class EmbeddingCache
             if (_memory.TryGetValue(keys[i], out CachedEmbedding? hit)) found[i] = hit;
             else (missing ??= []).Add(i);
         }
-        _metrics.CacheLookups(level: "l1", hits: keys.Count - (missing?.Count ?? 0), misses: missing?.Count ?? 0);
+        if (countHits) _metrics.CacheLookups(level: "l1", hits: keys.Count - (missing?.Count ?? 0), misses: missing?.Count ?? 0);
         activity?.SetTag("embedding.cache.l1.hits", keys.Count - (missing?.Count ?? 0));
         if (missing is null || !TryGetRedis(out var db)) return;
 
@@ -78,7 +81,7 @@ public sealed class EmbeddingCache
             PutMemory(keys[missing[j]], entry);
             hits++;
         }
-        _metrics.CacheLookups(level: "l2", hits: hits, misses: missing.Count - hits);
+        if (countHits) _metrics.CacheLookups(level: "l2", hits: hits, misses: missing.Count - hits);
         activity?.SetTag("embedding.cache.l2.hits", hits);
     }
 

@@ -10,9 +10,11 @@ public sealed record EmbeddingResult(CachedEmbedding[] Embeddings, long PromptTo
 
 /// <summary>
 /// The request path: apply the query instruction, compute each distinct text once, answer what the
-/// cache knows, send the rest to a worker, remember the answers.
+/// cache knows (and, where switched on, what a near-identical cached text answers), send the rest to a worker,
+/// remember the answers.
 /// </summary>
-public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher dispatcher, ApiMetrics metrics, IOptions<EmbeddingApiOptions> options)
+public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex nearDuplicates, WorkerDispatcher dispatcher, ApiMetrics metrics,
+                                     IOptions<EmbeddingApiOptions> options)
 {
     public async Task<(EmbeddingResult? Result, OpenAIError? Error)> EmbedAsync(EmbeddingRequest request, CancellationToken ct,
                                                                                  EmbedPriority priority = EmbedPriority.Interactive)
@@ -21,6 +23,7 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
         // Distinct texts as the model will see them; slot[i] says which one input i is.
         var distinct = new Dictionary<string, int>(StringComparer.Ordinal);
         var texts = new List<string>();
+        var inputs = new List<string>();  // each distinct text's input, without the instruction
         var slot = new int[request.Inputs.Length];
         for (var i = 0; i < request.Inputs.Length; i++)
         {
@@ -30,6 +33,7 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
                 s = texts.Count;
                 distinct.Add(text, s);
                 texts.Add(text);
+                inputs.Add(request.Inputs[i]);
             }
             slot[i] = s;
         }
@@ -40,6 +44,9 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
 
         var missing = new List<int>();
         for (var s = 0; s < found.Length; s++) if (found[s] is null) missing.Add(s);
+        var near = nearDuplicates.Enabled ? new NearDuplicateLookup(nearDuplicates, model, request.QueryInstruction, inputs) : null;
+        near?.Remember(Enumerable.Range(0, found.Length).Where(s => found[s] is not null), keys);
+        if (near is not null && missing.Count > 0) missing = await ReuseNearDuplicatesAsync(near, missing, found, ct);
         Activity.Current?.SetTag("embedding.model", model);
         Activity.Current?.SetTag("embedding.inputs", request.Inputs.Length);
         Activity.Current?.SetTag("embedding.cache.misses", missing.Count);
@@ -62,6 +69,7 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
                 found[missing[j]] = entries[j];
             }
             cache.Store(missing.Select(s => keys[s]).ToArray(), entries);
+            near?.Remember(missing, keys);
         }
 
         var result = new CachedEmbedding[request.Inputs.Length];
@@ -78,6 +86,44 @@ public sealed class EmbeddingService(EmbeddingCache cache, WorkerDispatcher disp
         Activity.Current?.SetTag("embedding.usage.tokens", tokens);
         metrics.Served(model, result.Length, tokens);
         return (new EmbeddingResult(result, tokens), null);
+    }
+
+    /// <summary>Answers the missing texts a near-identical cached text can answer; returns those still missing.</summary>
+    private async Task<List<int>> ReuseNearDuplicatesAsync(NearDuplicateLookup near, List<int> missing, CachedEmbedding?[] found, CancellationToken ct)
+    {
+        var matches = missing.Select(s => (Slot: s, Match: near.Find(s))).Where(m => m.Match is not null).ToList();
+        if (matches.Count == 0) return missing;
+        var vectors = new CachedEmbedding?[matches.Count];
+        await cache.LookupAsync(matches.Select(m => m.Match!.Value.Key).ToArray(), vectors, ct, countHits: false);
+        var reused = 0;
+        for (var j = 0; j < matches.Count; j++)
+        {
+            if (vectors[j] is null) continue;  // the neighbour's vector has left the cache
+            found[matches[j].Slot] = vectors[j];
+            reused++;
+        }
+        Activity.Current?.SetTag("embedding.cache.near_duplicates", reused);
+        metrics.NearDuplicatesReused(near.Model, reused);
+        return missing.Where(s => found[s] is null).ToList();
+    }
+
+    /// <summary>Fingerprints of one request's texts (computed once), scoped by model and instruction.</summary>
+    private sealed class NearDuplicateLookup(NearDuplicateIndex index, string model, string? instruction, List<string> inputs)
+    {
+        private readonly ulong?[] _fingerprints = new ulong?[inputs.Count];
+        private readonly string _scope = $"{model}\n{instruction}";
+
+        public string Model => model;
+
+        private ulong? Fingerprint(int s) => index.Eligible(inputs[s]) ? _fingerprints[s] ??= SimHash.Of(inputs[s]) : null;
+
+        public (string Key, int Distance)? Find(int s) => Fingerprint(s) is { } f ? index.Find(_scope, f) : null;
+
+        /// <summary>Texts whose own vector is now cached under their own key (never a reused neighbour's).</summary>
+        public void Remember(IEnumerable<int> slots, string[] keys)
+        {
+            foreach (var s in slots) if (Fingerprint(s) is { } f) index.Add(_scope, f, keys[s]);
+        }
     }
 
     /// <summary>A worker's refusal, pointed at the caller's input index rather than the worker's.</summary>
