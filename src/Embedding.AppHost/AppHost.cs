@@ -18,10 +18,11 @@ var (cache, (messaging, management)) = useContainers
     ? (builder.AddRedis("cache").AsConnectionString(), builder.AddRabbitMQBroker("messaging"))
     : (builder.AddLocalRedis("cache", embedding.LocalRedisPort), builder.AddLocalRabbitMQ("messaging", embedding.LocalRabbitMqPort));
 
-// The API: cache in front, queues behind, every served tier listed.
+// The API: cache in front, queues behind, every served tier listed; batch jobs on storage of their own.
 var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
+    .WithBatchStorage()
     .WithExternalHttpEndpoints()
     .WithHealthProbe("/health")
     .WithPrometheusWhenPublished();

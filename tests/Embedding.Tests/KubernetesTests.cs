@@ -101,6 +101,14 @@ public sealed class KubernetesTests
         Assert.Equal("true", scrape["prometheus.io/scrape"]!.GetValue<string>());
         Assert.Equal("/metrics", scrape["prometheus.io/path"]!.GetValue<string>());
         foreach (var name in new[] { "cache", "messaging" }) Assert.NotNull(Find(objects, "Service", name));
+
+        // Batch jobs live on a claim of their own, so they survive the API's pod.
+        var apiPod = Find(objects, "Deployment", "api")["spec"]!["template"]!["spec"]!;
+        var apiContainer = apiPod["containers"]![0]!;
+        Assert.Equal("/data/batches", apiContainer["env"]!.AsArray().Single(e => e!["name"]!.GetValue<string>() == "Api__Batches__StoragePath")!["value"]!.GetValue<string>());
+        Assert.Contains(apiContainer["volumeMounts"]!.AsArray(), m => m!["name"]!.GetValue<string>() == "batch-data" && m["mountPath"]!.GetValue<string>() == "/data/batches");
+        Assert.Contains(apiPod["volumes"]!.AsArray(), v => v!["persistentVolumeClaim"]?["claimName"]?.GetValue<string>() == "batch-data");
+        Assert.NotNull(Find(objects, "PersistentVolumeClaim", "batch-data"));
     }
 
     [Fact]

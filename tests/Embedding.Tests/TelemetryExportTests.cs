@@ -75,7 +75,15 @@ public sealed class TelemetryExportTests
         var repeat = Ours().Single(r => !served.Any(s => s.TraceId == r.TraceId));
         Assert.Equal(1L, repeat["embedding.cache.hits"]);  // the repeated text never reached the queue
 
-        // Metrics: per status, per cache level, per tier (queue, batches, backend, cold start, replicas).
+        // A batch job: each line is a trace of its own, tagged with its job; progress is counted.
+        var file = await BatchTests.UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 3).Select(i => BatchTests.Line($"t-{i}", stack.Model, $"job text {i}"))));
+        var job = await (await stack.Client.PostAsJsonAsync("/v1/batches", new { input_file_id = file, endpoint = "/v1/embeddings", completion_window = "24h" }))
+            .Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+        var jobId = job.GetProperty("id").GetString();
+        await TestEnvironment.WaitUntilAsync(() => collector.Spans.Where(s => s.Name == "batch request" && Equals(s["embedding.batch.job"], jobId))
+            .Select(s => s.TraceId).Distinct().Count() == 3, Patience);
+
+        // Metrics: per status, per cache level, per tier (queue, batches, backend, cold start, replicas), batch-job progress.
         bool Has(string name, Func<OtlpMetricPoint, bool> where) => collector.Metrics.Any(p => p.Name == name && where(p));
         bool Tier(OtlpMetricPoint p) => Equals(p["embedding.model"], stack.Model);
         var expected = new (string Name, Func<OtlpMetricPoint, bool> Where)[]
@@ -95,6 +103,8 @@ public sealed class TelemetryExportTests
             ("embedding.worker.startup.duration", p => Tier(p) && p.Count == 1),
             ("embedding.worker.replicas", p => Tier(p) && p.Value == 1),
             ("embedding.usage.tokens", Tier),
+            ("embedding.batch.requests", p => Tier(p) && Equals(p["outcome"], "completed") && p.Value == 3),
+            ("embedding.batch.jobs", p => Equals(p["embedding.batch.status"], "completed")),
             ("http.server.request.duration", _ => true),
         };
         string[] Missing() => expected.Where(e => !Has(e.Name, e.Where)).Select(e => e.Name).ToArray();

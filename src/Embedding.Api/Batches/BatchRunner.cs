@@ -66,8 +66,6 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _running[job.Id] = cancel;
         metrics.BatchJobRunning(job);
-        using var activity = ApiMetrics.ActivitySource.StartActivity("batch job");
-        activity?.SetTag("embedding.batch.job", job.Id);
         try
         {
             // A cancel that arrived between reading the job and registering it here.
@@ -94,7 +92,6 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         {
             _running.TryRemove(job.Id, out _);
             metrics.BatchJobStopped(job);
-            activity?.SetTag("embedding.batch.status", job.Status);
         }
     }
 
@@ -242,6 +239,11 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             customId = doc.RootElement.GetProperty("custom_id").GetString()!;
             body = Encoding.UTF8.GetBytes(doc.RootElement.GetProperty("body").GetRawText());
         }
+        // Each line is a trace of its own (one per job would grow without bound), tagged with its job.
+        Activity.Current = null;
+        using var activity = ApiMetrics.ActivitySource.StartActivity("batch request");
+        activity?.SetTag("embedding.batch.job", job.Id);
+        activity?.SetTag("embedding.batch.custom_id", customId);
         var (request, error) = parser.Parse(body);
         if (request is not null && job.AllowedModels.Count > 0 && !job.AllowedModels.Any(a =>
                 string.Equals(a, request.Model.Name, StringComparison.OrdinalIgnoreCase) || request.Model.Aliases.Contains(a, StringComparer.OrdinalIgnoreCase)))
