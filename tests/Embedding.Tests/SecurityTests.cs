@@ -68,6 +68,42 @@ public sealed class SecurityTests
     }
 
     [Fact]
+    public async Task Files_and_batch_jobs_belong_to_the_key_that_made_them()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake", redis: null,
+            api: Keys(new() { ["Api:Auth:Keys:1:Models:0"] = EmbeddingStack.NewModelName() }));
+        using var alice = stack.NewClient(AliceKey);
+        using var bob = stack.NewClient(BobKey);
+        var file = await BatchTests.UploadAsync(alice, BatchTests.Line("a-1", stack.Model, "alice's text"));
+        var batch = (await (await alice.PostAsJsonAsync("/v1/batches", new { input_file_id = file, endpoint = "/v1/embeddings", completion_window = "24h" }))
+            .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+
+        // Bob sees none of it, and cannot start a job on alice's file.
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/v1/files/{file}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/v1/files/{file}/content")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.DeleteAsync($"/v1/files/{file}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/v1/batches/{batch}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.PostAsync($"/v1/batches/{batch}/cancel", null)).StatusCode);
+        Assert.Empty((await bob.GetFromJsonAsync<JsonElement>("/v1/files")).GetProperty("data").EnumerateArray());
+        Assert.Empty((await bob.GetFromJsonAsync<JsonElement>("/v1/batches")).GetProperty("data").EnumerateArray());
+        var steal = await bob.PostAsJsonAsync("/v1/batches", new { input_file_id = file, endpoint = "/v1/embeddings", completion_window = "24h" });
+        Assert.Equal("invalid_file", (await ErrorOf(steal)).GetProperty("code").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await stack.Client.GetAsync("/v1/files")).StatusCode);
+
+        // Bob's key may not use this model: in a job, as in a request, that line is answered 404 model_not_found.
+        var bobs = await BatchTests.UploadAsync(bob, BatchTests.Line("b-1", stack.Model, "bob's text"));
+        var bobBatch = (await (await bob.PostAsJsonAsync("/v1/batches", new { input_file_id = bobs, endpoint = "/v1/embeddings", completion_window = "24h" }))
+            .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        JsonElement done = default;
+        await TestEnvironment.WaitUntilAsync(async () =>
+            (done = await bob.GetFromJsonAsync<JsonElement>($"/v1/batches/{bobBatch}")).GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(30));
+        Assert.Equal(1, done.GetProperty("request_counts").GetProperty("failed").GetInt32());
+        var errors = await bob.GetStringAsync($"/v1/files/{done.GetProperty("error_file_id").GetString()}/content");
+        Assert.Contains("\"model_not_found\"", errors);
+        Assert.Equal(JsonValueKind.Null, done.GetProperty("output_file_id").ValueKind);
+    }
+
+    [Fact]
     public async Task A_key_limited_to_some_models_sees_and_uses_only_those()
     {
         await using var stack = new EmbeddingStack(backend: "Fake", redis: null, api: null);

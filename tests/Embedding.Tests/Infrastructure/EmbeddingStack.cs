@@ -64,6 +64,14 @@ public sealed class EmbeddingStack : IAsyncDisposable
         for (var i = 0; i < workers; i++) StartWorker();
     }
 
+    /// <summary>Another client of the API, e.g. one that sends another key.</summary>
+    public HttpClient NewClient(string? bearer = null)
+    {
+        var client = _api.CreateClient();
+        if (bearer is not null) client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+        return client;
+    }
+
     public static string NewModelName() => $"test-{Guid.NewGuid():N}"[..16];
 
     /// <summary>Starts one more worker (its bus connects and its queue exists once this returns).</summary>
