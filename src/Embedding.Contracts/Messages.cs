@@ -7,7 +7,9 @@ namespace Embedding.Contracts;
 /// <param name="Model">The model (tier) name; the queue is chosen from it too.</param>
 /// <param name="Texts">Unique texts to embed.</param>
 /// <param name="Truncate">Cut texts longer than the model's context instead of rejecting them.</param>
-public sealed record EmbedTexts(string Model, IReadOnlyList<string> Texts, bool Truncate = false, int MaxTokensPerInput = 0, long MaxTotalTokens = 0);
+/// <param name="Priority">Who waits: the worker's batcher serves interactive texts before batch-job texts (the queue does too).</param>
+public sealed record EmbedTexts(string Model, IReadOnlyList<string> Texts, bool Truncate = false, int MaxTokensPerInput = 0, long MaxTotalTokens = 0,
+                                EmbedPriority Priority = EmbedPriority.Interactive);
 
 /// <summary>The answer: one full-length, L2-normalised vector per text, in request order.</summary>
 /// <param name="Dimensions">Native vector length.</param>

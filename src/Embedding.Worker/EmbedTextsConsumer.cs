@@ -58,7 +58,7 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
         // (scale-in, SIGTERM) must finish and answer what it holds. Requests nobody waits for any more
         // expire on the queue (time-to-live) before reaching a worker.
         Activity.Current?.SetTag("embedding.tokens", total);
-        var vectors = await batcher.EmbedAsync(tokenized, CancellationToken.None);
+        var vectors = await batcher.EmbedAsync(tokenized, CancellationToken.None, message.Priority);
         await context.RespondAsync(new TextsEmbedded(
             backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray()));
     }

@@ -84,6 +84,22 @@ public sealed class TokenBudgetBatcherTests
     }
 
     [Fact]
+    public async Task Interactive_texts_go_before_batch_job_texts_and_never_share_their_batch()
+    {
+        var (batcher, backend) = await StartAsync(pads: false, budget: 100, maxSize: 3);
+        backend.Gate = new TaskCompletionSource();
+        var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);  // occupies the only slot
+        await Task.Delay(100);
+        var job = batcher.EmbedAsync([T(11), T(12), T(13), T(14)], CancellationToken.None, EmbedPriority.Batch);
+        var request = batcher.EmbedAsync([T(21), T(22)], CancellationToken.None);  // arrives after the job's texts
+        backend.Gate.SetResult();
+        await Task.WhenAll(blocker, job, request);
+
+        Assert.Equal([[1], [21, 22], [11, 12, 13], [14]], backend.Batches);
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
     public async Task An_input_over_the_budget_runs_alone()
     {
         var (batcher, backend) = await StartAsync(pads: true, budget: 50);

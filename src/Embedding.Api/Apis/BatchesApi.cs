@@ -61,7 +61,7 @@ public static class BatchesApi
                 if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)) continue;
                 var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
                 if (name == "purpose")
-                    purpose = (await new StreamReader(section.Body).ReadToEndAsync(http.RequestAborted)).Trim();
+                    purpose = await ReadFieldAsync(section.Body, http.RequestAborted);
                 else if (name == "file" && temp is null)
                 {
                     filename = HeaderUtilities.RemoveQuotes(disposition.FileName).Value is { Length: > 0 } f ? Path.GetFileName(f) : "upload.jsonl";
@@ -97,6 +97,15 @@ public static class BatchesApi
         {
             if (temp is not null) File.Delete(temp);
         }
+    }
+
+    /// <summary>A short form field, read up to 256 bytes (no field of this API is longer).</summary>
+    private static async Task<string> ReadFieldAsync(Stream body, CancellationToken ct)
+    {
+        var buffer = new byte[257];
+        int length = 0, read;
+        while (length < buffer.Length && (read = await body.ReadAsync(buffer.AsMemory(length), ct)) > 0) length += read;
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, length).Trim();
     }
 
     private static OpenAIError FileTooLarge(long limit) =>
@@ -136,7 +145,7 @@ public static class BatchesApi
             return;
         }
         http.Response.ContentType = "application/octet-stream";
-        http.Response.Headers.ContentDisposition = $"attachment; filename=\"{file.Filename}\"";
+        http.Response.Headers.ContentDisposition = new ContentDispositionHeaderValue("attachment") { FileNameStar = file.Filename }.ToString();
         await http.Response.SendFileAsync(store.PathOf(id), http.RequestAborted);
     }
 

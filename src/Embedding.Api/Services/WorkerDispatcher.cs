@@ -42,7 +42,7 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, QueueInspecto
         {
             await DeclareQueueAsync(model, deadline.Token);
             var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(
-                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens),
+                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens, priority),
                 x => x.UseExecute(send => send.SetPriority((byte)priority)), deadline.Token).WaitAsync(limit, ct);
             if (response.Is(out Response<TextsEmbedded>? embedded))
             {

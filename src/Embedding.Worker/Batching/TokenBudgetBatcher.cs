@@ -11,7 +11,9 @@ namespace Embedding.Worker.Batching;
 /// A batch closes when the next text would exceed the token budget (padded tokens when the backend
 /// pads), when it holds MaxBatchSize texts, or when its oldest text has waited MaxWait. At most
 /// MaxConcurrentBatches run at once; while all are busy, texts pile up and the next batch is fuller.
-/// Texts whose caller has gone away are dropped here, never computed.
+/// Texts whose caller has gone away are dropped here, never computed. Interactive texts go first: a batch holds texts
+/// of one priority, and a batch-job batch stops filling as soon as an interactive text arrives, so a request waits at
+/// most for the batch already running, never behind the job texts this worker holds.
 /// </summary>
 public sealed class TokenBudgetBatcher : BackgroundService
 {
@@ -21,6 +23,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private readonly ILogger<TokenBudgetBatcher> _logger;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new() { SingleReader = true });
     private readonly SemaphoreSlim _slots;
+    private readonly Queue<Pending> _interactive = new(), _background = new();  // read side only (the batching loop)
     private long _pending;  // texts accepted and not yet answered
     private readonly string _instance = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray(), 0, 4);  // batch ids differ across replicas
     private long _batches;
@@ -34,13 +37,15 @@ public sealed class TokenBudgetBatcher : BackgroundService
         _slots = new SemaphoreSlim(_options.MaxConcurrentBatches);
     }
 
-    /// <summary>Embeds <paramref name="texts"/>; they may share batches with other callers' texts.</summary>
-    public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> texts, CancellationToken cancellationToken)
+    /// <summary>Embeds <paramref name="texts"/>; they may share batches with other callers' texts of the same priority.</summary>
+    public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> texts, CancellationToken cancellationToken,
+                                            EmbedPriority priority = EmbedPriority.Interactive)
     {
         var pending = new Pending[texts.Count];
         for (var i = 0; i < texts.Count; i++)
         {
-            pending[i] = new Pending(texts[i], cancellationToken, Stopwatch.GetTimestamp(), Activity.Current?.Context ?? default);
+            pending[i] = new Pending(texts[i], cancellationToken, Stopwatch.GetTimestamp(), Activity.Current?.Context ?? default,
+                                     Background: priority < EmbedPriority.Interactive);
             Interlocked.Increment(ref _pending);
             _ = pending[i].Result.Task.ContinueWith(_ => Interlocked.Decrement(ref _pending), TaskScheduler.Default);
             if (!_queue.Writer.TryWrite(pending[i]))
@@ -80,7 +85,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
         var maxWait = TimeSpan.FromMilliseconds(_options.MaxWaitMilliseconds);
         try
         {
-            while (await reader.WaitToReadAsync(stoppingToken))
+            while (_interactive.Count + _background.Count > 0 || await reader.WaitToReadAsync(stoppingToken))
             {
                 await _slots.WaitAsync(stoppingToken);
                 var batch = await FormBatchAsync(reader, maxWait, stoppingToken);
@@ -92,7 +97,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
         finally
         {
             _queue.Writer.TryComplete();
-            while (reader.TryRead(out var left)) left.Result.TrySetCanceled(stoppingToken);
+            Drain(reader);
+            foreach (var left in _interactive.Concat(_background)) left.Result.TrySetCanceled(stoppingToken);
         }
     }
 
@@ -101,20 +107,24 @@ public sealed class TokenBudgetBatcher : BackgroundService
         var batch = new List<Pending>();
         int sumTokens = 0, maxTokens = 0;
         long oldest = 0;
+        Queue<Pending>? source = null;  // the priority this batch takes its texts from
         while (batch.Count < _options.MaxBatchSize)
         {
-            if (reader.TryPeek(out var next))
+            Drain(reader);
+            if (batch.Count == 0) source = _interactive.Count > 0 ? _interactive : _background;
+            else if (source == _background && _interactive.Count > 0) break;  // interactive texts arrived: they go next
+            if (source!.TryPeek(out var next))
             {
                 if (next.CancellationToken.IsCancellationRequested)
                 {
-                    reader.TryRead(out _);
+                    source.Dequeue();
                     next.Result.TrySetCanceled(next.CancellationToken);
                     _metrics.Dropped(1);
                     continue;
                 }
                 var tokens = next.Text.TokenCount;
                 if (batch.Count > 0 && CostWith(batch.Count, sumTokens, maxTokens, tokens) > _options.MaxBatchTokens) break;
-                reader.TryRead(out _);
+                source.Dequeue();
                 if (batch.Count == 0) oldest = next.EnqueuedAt;
                 batch.Add(next);
                 sumTokens += tokens;
@@ -133,6 +143,12 @@ public sealed class TokenBudgetBatcher : BackgroundService
             catch (OperationCanceledException) when (!ct.IsCancellationRequested) { break; }
         }
         return batch;
+    }
+
+    /// <summary>Moves what has arrived into the two priority queues, in arrival order.</summary>
+    private void Drain(ChannelReader<Pending> reader)
+    {
+        while (reader.TryRead(out var arrived)) (arrived.Background ? _background : _interactive).Enqueue(arrived);
     }
 
     /// <summary>What the batch would cost with one more text of <paramref name="tokens"/> tokens.</summary>
@@ -210,7 +226,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
         return null;
     }
 
-    private sealed record Pending(TokenizedText Text, CancellationToken CancellationToken, long EnqueuedAt, ActivityContext Parent)
+    private sealed record Pending(TokenizedText Text, CancellationToken CancellationToken, long EnqueuedAt, ActivityContext Parent, bool Background)
     {
         public TaskCompletionSource<float[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
