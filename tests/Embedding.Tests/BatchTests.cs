@@ -92,6 +92,31 @@ public sealed class BatchTests
     }
 
     [Fact]
+    public async Task Two_api_processes_on_one_storage_directory_run_each_job_once()
+    {
+        // The job outlasts the runners' 2 s poll, so both would find it if both ran jobs.
+        var slow = new Dictionary<string, string?> { ["Api:Batches:ConcurrentRequestsPerJob"] = "2" };
+        await using var first = new EmbeddingStack(backend: "Fake", api: slow, worker: new() { ["Worker:Fake:DelayMilliseconds"] = "200" });
+        await using var second = new EmbeddingStack(backend: "Fake", workers: 0, model: first.Model, api: slow);  // same directory and queue
+        long answered = 0;  // lines answered by any runner, counted by the API's own metric
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "embedding.batch.requests") l.EnableMeasurementEvents(instrument); };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags) if (tag.Key == "embedding.model" && Equals(tag.Value, first.Model)) Interlocked.Add(ref answered, value);
+        });
+        listener.Start();
+        var file = await UploadAsync(second.Client, string.Join("\n", Enumerable.Range(0, 40).Select(i => Line($"s-{i}", first.Model, $"shared {i}"))));
+        var id = (await CreateBatchAsync(second.Client, file)).GetProperty("id").GetString()!;
+
+        var done = await WaitForAsync(second.Client, id, b => b.GetProperty("status").GetString() == "completed");
+        var output = await ReadJsonlAsync(first.Client, done.GetProperty("output_file_id").GetString()!);
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => $"s-{i}"), output.Select(o => o.GetProperty("custom_id").GetString()));
+        await Task.Delay(2500);  // a second runner, had there been one, would have found the job by now
+        Assert.Equal(40, Interlocked.Read(ref answered));
+    }
+
+    [Fact]
     public async Task Interactive_requests_overtake_batch_work_waiting_on_the_same_queue()
     {
         // No worker yet: the job's lines wait on the queue; an interactive request joins them; then one worker that takes one
@@ -158,6 +183,9 @@ public sealed class BatchTests
         await AssertErrorAsync(await http.PostAsync("/v1/batches/batch_nope/cancel", null), HttpStatusCode.NotFound, "not_found");
         await AssertErrorAsync(await http.GetAsync("/v1/files/file-nope"), HttpStatusCode.NotFound, "not_found");
         await AssertErrorAsync(await http.GetAsync("/v1/files/file-nope/content"), HttpStatusCode.NotFound, "not_found");
+        await AssertErrorAsync(await http.GetAsync("/v1/batches?limit=many"), HttpStatusCode.BadRequest, null);
+        await AssertErrorAsync(await http.GetAsync("/v1/files?limit=1e99"), HttpStatusCode.BadRequest, null);
+        await AssertErrorAsync(await http.PutAsync("/v1/batches", null), HttpStatusCode.MethodNotAllowed, null);
 
         // A file whose lines cannot run: the batch fails at validation, naming each bad line, before any model time is spent.
         var bad = await UploadAsync(http, string.Join("\n",

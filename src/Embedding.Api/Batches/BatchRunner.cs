@@ -37,6 +37,10 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
+        // One runner per storage directory: API processes sharing it (on one machine) all serve the endpoints, but only
+        // the holder of this lock runs jobs, so no line is run twice. Another process takes over when the holder exits.
+        await using var runnerLock = await AcquireRunnerLockAsync(stopping);
+        if (runnerLock is null) return;
         var jobs = new Dictionary<string, Task>();
         while (!stopping.IsCancellationRequested)
         {
@@ -59,6 +63,31 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         }
         // Stopping: every job checkpoints what it finished and stays open, to resume on the next start.
         await Task.WhenAll(jobs.Values);
+    }
+
+    private async Task<FileStream?> AcquireRunnerLockAsync(CancellationToken stopping)
+    {
+        var logged = false;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var path = await store.LockPathAsync(stopping);
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+            }
+            catch (IOException) when (!stopping.IsCancellationRequested)
+            {
+                if (!logged) logger.LogInformation("Another API process runs the batch jobs in this storage directory; this one serves the endpoints");
+                logged = true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Batch storage is not usable; batch jobs wait until it is");
+            }
+            try { await Task.Delay(TimeSpan.FromSeconds(10), stopping); }
+            catch (OperationCanceledException) { }
+        }
+        return null;
     }
 
     private async Task RunAsync(BatchJob job, CancellationToken stopping)

@@ -27,6 +27,13 @@ public sealed class BatchStore
     public string WorkDirectory => Path.Combine(_root, "work");
     public string PathOf(string fileId) => Path.Combine(FilesDirectory, fileId);
 
+    /// <summary>The file whose exclusive holder runs this directory's jobs (created with the store).</summary>
+    public async Task<string> LockPathAsync(CancellationToken ct)
+    {
+        await _created.Value.WaitAsync(ct);
+        return Path.Combine(_root, "runner.lock");
+    }
+
     private async Task CreateAsync()
     {
         Directory.CreateDirectory(FilesDirectory);
