@@ -92,6 +92,24 @@ public sealed class BatchTests
     }
 
     [Fact]
+    public async Task Lines_that_find_no_worker_are_sent_again_until_one_starts()
+    {
+        // A tier at zero replicas: each line's message expires on the queue after 2 s and the line is sent again.
+        await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, api: new() { ["Api:Batches:RequestTimeoutSeconds"] = "2" });
+        var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 10).Select(i => Line($"z-{i}", stack.Model, $"cold start {i}"))));
+        var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
+        await Task.Delay(5000);
+        Assert.Equal(0, Done(await GetBatchAsync(stack.Client, id)));
+
+        stack.StartWorker();
+
+        var done = await WaitForAsync(stack.Client, id, b => b.GetProperty("status").GetString() == "completed");
+        Assert.Equal(10, done.GetProperty("request_counts").GetProperty("completed").GetInt32());
+        var output = await ReadJsonlAsync(stack.Client, done.GetProperty("output_file_id").GetString()!);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"z-{i}"), output.Select(o => o.GetProperty("custom_id").GetString()));
+    }
+
+    [Fact]
     public async Task Two_api_processes_on_one_storage_directory_run_each_job_once()
     {
         // The job outlasts the runners' 2 s poll, so both would find it if both ran jobs.

@@ -103,7 +103,7 @@ public sealed class TelemetryExportTests
             ("embedding.worker.startup.duration", p => Tier(p) && p.Count == 1),
             ("embedding.worker.replicas", p => Tier(p) && p.Value == 1),
             ("embedding.usage.tokens", Tier),
-            ("embedding.batch.requests", p => Tier(p) && Equals(p["outcome"], "completed") && p.Value == 3),
+            ("embedding.batch.requests", p => Tier(p) && Equals(p["outcome"], "completed") && p.Value >= 1),
             ("embedding.batch.jobs", p => Equals(p["embedding.batch.status"], "completed")),
             ("http.server.request.duration", _ => true),
         };

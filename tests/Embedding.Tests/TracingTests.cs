@@ -105,6 +105,8 @@ public sealed class WorkerLifecycleMetricsTests
 
         await using (new Infrastructure.EmbeddingStack(backend: "Fake", redis: null, model: model))
         {
+            // Reported from the host's ApplicationStarted callbacks, which may finish just after the host reports started.
+            await TestEnvironment.WaitUntilAsync(() => !replicas.IsEmpty, TimeSpan.FromSeconds(10), pollMilliseconds: 10);
             Assert.Equal([1], replicas);
             Assert.True(Assert.Single(startups) > 0);
         }
