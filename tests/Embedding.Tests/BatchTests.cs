@@ -276,15 +276,8 @@ public sealed class BatchTests
         return batch;
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting");
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null) =>
+        TestEnvironment.WaitUntilAsync(condition, timeout ?? TimeSpan.FromSeconds(60), pollMilliseconds: 20);
 
     private static async Task<List<JsonElement>> ReadJsonlAsync(HttpClient http, string fileId)
     {

@@ -65,13 +65,25 @@ foreach (var (profile, traceOptions) in new[]
                 sweep.Add((target, cooldown, activation, Simulate($"elastic target {target}, cooldown {cooldown} s, activation {activation}", baseOptions with { Policy = p })));
             }
 
+    // Headroom: how many messages/s one replica is trusted with before the rate trigger adds the next, how many replicas
+    // at most, and the CPU standby: the knobs that decide how much idle GPU a bursty day keeps warm.
+    var headroom = new List<(double Rate, int MaxReplicas, bool Standby, SimulationResult Result)>();
+    foreach (var rate in new[] { 60.0, 120, 200 })
+        foreach (var max in new[] { 2, 3 })
+            foreach (var standby in new[] { false, true })
+            {
+                var p = policy.For(new ScalingOverrides { TargetMessageRate = rate, ActivationMessageRate = 1, MaxReplicas = max, ActivationQueueLength = standby ? 3 : 0 });
+                headroom.Add((rate, max, standby, Simulate($"elastic rate {rate}/s, max {max}, standby {standby}",
+                    baseOptions with { Policy = p, Standby = standby ? new StandbyCpu() : null })));
+            }
+
     var slug = profile.Replace(' ', '-');
     var chart = Path.Combine(outDir, $"elastic-cost-{date}-{slug}.png");
     var csv = Path.Combine(outDir, $"elastic-cost-{date}-{slug}.csv");
     Charts.LoadAndReplicas(trace, elastic, fixedOne, chart, $"One simulated {profile}: load and GPU replicas");
     Charts.WriteMinuteCsv(trace, elastic, csv);
     report.AppendLine(Report.Markdown(profile, date, trace, traceOptions, policy, tierName, coldStart, batchTokens, price,
-        fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, elasticStandby, new StandbyCpu(), sweep, Path.GetFileName(chart), Path.GetFileName(csv)));
+        fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, elasticStandby, new StandbyCpu(), sweep, headroom, Path.GetFileName(chart), Path.GetFileName(csv)));
 }
 var md = Path.Combine(outDir, $"elastic-cost-{date}.md");
 File.WriteAllText(md, $"# Elastic cost, {date}\n\nCommand: `dotnet run --project tools/Embedding.Simulator -c Release` (deterministic: seeded traces, event-driven simulation).\n\n" + report);

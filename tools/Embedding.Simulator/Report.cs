@@ -11,7 +11,8 @@ public static class Report
         string tier, double coldStart, int batchTokens, double price,
         SimulationResult fixedOne, SimulationResult fixedTwo, SimulationResult fixedThree, SimulationResult elastic, SimulationResult elasticNoCache, SimulationResult fixedNoCache,
         SimulationResult elasticStandby, StandbyCpu standby,
-        List<(int Target, int Cooldown, int Activation, SimulationResult Result)> sweep, string chart, string csv)
+        List<(int Target, int Cooldown, int Activation, SimulationResult Result)> sweep,
+        List<(double Rate, int MaxReplicas, bool Standby, SimulationResult Result)> headroom, string chart, string csv)
     {
         static string Ms(double s) => $"{s * 1000:F0} ms";
         string Row(string name, SimulationResult r) =>
@@ -88,6 +89,23 @@ public static class Report
         s.AppendLine();
         s.AppendLine("Shorter cooldowns save GPU-hours but pay more cold starts; an activation threshold keeps single stray requests");
         s.AppendLine("from waking a GPU at night, at the price of those requests waiting for company (and a cold start).");
+        s.AppendLine();
+        s.AppendLine($"### {profile}: headroom — messages/s per replica before the rate trigger adds one, max replicas, CPU standby (cooldown {policy.CooldownSeconds} s)");
+        s.AppendLine();
+        s.AppendLine("| messages/s per replica | max replicas | CPU standby | GPU-hours | vs the fixed fleet | cold starts | p95 | p99 | warm p95 | warm p95 vs fixed | 503 after 60 s |");
+        s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var (rate, max, withStandby, r) in headroom)
+            s.AppendLine($"| {rate:F0} | {max} | {(withStandby ? "yes" : "no")} | {r.GpuHours:F2} | {r.GpuHours / fixedFleet.GpuHours:P0} | {r.ColdStarts} | " +
+                         $"{Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | {Ms(SimulationResult.Percentile(r.WarmLatencies, 95))} | " +
+                         $"{SimulationResult.Percentile(r.WarmLatencies, 95) / SimulationResult.Percentile(fixedFleet.WarmLatencies, 95):F2} | {r.TimedOut:N0} |");
+        s.AppendLine();
+        s.AppendLine("Trusting a replica with more messages/s before adding the next saves GPU-hours until a burst arrives faster than a");
+        s.AppendLine($"replica can start ({coldStart} s): then the backlog costs seconds of latency.");
+        var withinGoal = headroom.Where(h => SimulationResult.Percentile(h.Result.WarmLatencies, 95) <= 1.2 * SimulationResult.Percentile(fixedFleet.WarmLatencies, 95))
+            .OrderBy(h => h.Result.GpuHours).FirstOrDefault();
+        s.AppendLine(withinGoal.Result is null ? "No setup here keeps warm p95 within 1.2x of the fixed fleet." :
+            $"Within the warm-p95 goal (<= 1.2x) the fewest GPU-hours here are {withinGoal.Result.GpuHours:F1} ({withinGoal.Result.GpuHours / fixedFleet.GpuHours:P0} of the fixed fleet): " +
+            $"{withinGoal.Rate:F0} messages/s per replica, at most {withinGoal.MaxReplicas} replicas, {(withinGoal.Standby ? "with" : "without")} the CPU standby.");
         return s.ToString();
     }
 }

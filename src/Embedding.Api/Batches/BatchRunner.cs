@@ -277,22 +277,22 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         if (request is not null && job.AllowedModels.Count > 0 && !job.AllowedModels.Any(a =>
                 string.Equals(a, request.Model.Name, StringComparison.OrdinalIgnoreCase) || request.Model.Aliases.Contains(a, StringComparer.OrdinalIgnoreCase)))
             error = OpenAIError.ModelNotFound(request.RequestedModel);
-        if (error is not null) return ErrorLine(job, customId, error, request?.Model.Name);
+        if (error is not null) return await ErrorLineAsync(job, customId, error, request?.Model.Name);
 
         for (var attempt = 0; ; attempt++)
         {
             var (result, failure) = await service.EmbedAsync(request!, ct, EmbedPriority.Batch);
             if (failure is null)
                 return new LineOutcome(true, await OutputLineAsync(job, customId, 200, w => EmbeddingsApi.WriteEmbeddingsAsync(w, request!, result!)), request!.Model.Name);
-            if (failure.Status != StatusCodes.Status503ServiceUnavailable) return ErrorLine(job, customId, failure, request!.Model.Name);
+            if (failure.Status != StatusCodes.Status503ServiceUnavailable) return await ErrorLineAsync(job, customId, failure, request!.Model.Name);
             // No worker answered (scaled to zero and starting, broker down): wait and send again, until cancel or expiry.
             logger.LogDebug("Batch {Batch} line {Line}: {Reason}; retrying", job.Id, line.Number, failure.Message);
             await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(attempt, 5))), ct);
         }
     }
 
-    private static LineOutcome ErrorLine(BatchJob job, string customId, OpenAIError error, string? model) =>
-        new(false, OutputLineAsync(job, customId, error.Status, w => { error.WriteTo(w); return Task.CompletedTask; }).GetAwaiter().GetResult(), model);
+    private static async Task<LineOutcome> ErrorLineAsync(BatchJob job, string customId, OpenAIError error, string? model) =>
+        new(false, await OutputLineAsync(job, customId, error.Status, w => { error.WriteTo(w); return Task.CompletedTask; }), model);
 
     /// <summary>OpenAI's output line: <c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c>.</summary>
     private static async Task<byte[]> OutputLineAsync(BatchJob job, string customId, int status, Func<Utf8JsonWriter, Task> writeBody)
