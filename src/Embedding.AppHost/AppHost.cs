@@ -28,7 +28,8 @@ var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithPrometheusWhenPublished();
 
 // Workers: one per model tier, each consuming only its tier's queue. GPU tiers run next to an SGLang engine
-// and exist only where a GPU is switched on (Embedding:Gpu:Enabled); the CPU tier always runs.
+// and exist only where a GPU is switched on (Embedding:Gpu:Enabled), optionally with an always-on CPU standby of the
+// same model at a lower consumer priority; the CPU tiers always run.
 var tiers = embedding.ServedTiers().ToList();
 for (var i = 0; i < tiers.Count; i++)
 {
@@ -42,6 +43,12 @@ for (var i = 0; i < tiers.Count; i++)
     {
         var engine = builder.AddSglangEngine($"sglang-{tier.ResourceName}", tier, embedding.Gpu);
         worker.WithEngine(engine, tier).WaitFor(engine);
+        if (tier.Standby is { } standby)
+            builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}-standby")
+                .WithReference(messaging).WaitFor(messaging)
+                .WithTier(tier)
+                .AsStandby(standby)
+                .WithPrometheusWhenPublished();
     }
     else
     {

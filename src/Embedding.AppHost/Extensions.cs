@@ -55,10 +55,26 @@ public sealed class TierSettings
     /// <summary>This tier's departures from Embedding:Scaling, if any.</summary>
     public Embedding.Contracts.ScalingOverrides? Scaling { get; set; }
 
+    /// <summary>An always-on CPU worker of the same model beside a GPU tier's workers; none if null.</summary>
+    public StandbySettings? Standby { get; set; }
+
     public bool RunsOnGpu => string.Equals(Backend, "SGLang", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The name in resource form (letters, digits, hyphens): "qwen3-embedding-0.6b" -> "qwen3-embedding-0-6b".</summary>
     public string ResourceName => System.Text.RegularExpressions.Regex.Replace(Name.ToLowerInvariant(), "[^a-z0-9]+", "-").Trim('-');
+}
+
+/// <summary>
+/// A CPU standby: the tier's own model as an ONNX export (the same vectors), on the tier's queue with a lower consumer
+/// priority, so RabbitMQ hands it messages only while no GPU worker can take them: it serves nights and lulls, and the
+/// first seconds of a GPU's cold start. Give the tier's scaling an activation threshold above what the CPU serves
+/// (tools/Embedding.Simulator measures the trade).
+/// </summary>
+public sealed class StandbySettings
+{
+    public string? OnnxModelPath { get; set; }
+    public string? HubRepository { get; set; }
+    public int Replicas { get; set; } = 1;
 }
 
 /// <summary>The SGLang engine container for GPU tiers.</summary>
@@ -145,11 +161,20 @@ public static class AppHostExtensions
         return worker;
     }
 
-    public static IResourceBuilder<ProjectResource> WithOnnxModel(this IResourceBuilder<ProjectResource> worker, TierSettings tier)
+    public static IResourceBuilder<ProjectResource> WithOnnxModel(this IResourceBuilder<ProjectResource> worker, TierSettings tier) =>
+        worker.WithOnnxModel(tier.OnnxModelPath, tier.HubRepository);
+
+    /// <summary>The tier's model on CPU, beside its GPU workers (see <see cref="StandbySettings"/>).</summary>
+    public static IResourceBuilder<ProjectResource> AsStandby(this IResourceBuilder<ProjectResource> worker, StandbySettings standby) =>
+        worker.WithOnnxModel(standby.OnnxModelPath, standby.HubRepository)
+              .WithEnvironment("Worker__ConsumerPriority", "-1")
+              .WithReplicas(standby.Replicas);
+
+    private static IResourceBuilder<ProjectResource> WithOnnxModel(this IResourceBuilder<ProjectResource> worker, string? modelPath, string? hubRepository)
     {
         worker.WithEnvironment("Worker__Backend", "Onnx");
-        if (!string.IsNullOrWhiteSpace(tier.HubRepository))
-            return worker.WithEnvironment("Worker__Onnx__HubRepository", tier.HubRepository);
+        if (!string.IsNullOrWhiteSpace(hubRepository))
+            return worker.WithEnvironment("Worker__Onnx__HubRepository", hubRepository);
         var builder = worker.ApplicationBuilder;
         if (builder.ExecutionContext.IsPublishMode)
         {
@@ -158,7 +183,7 @@ public static class AppHostExtensions
             return worker.WithEnvironment("Worker__Onnx__ModelPath", mounted)
                 .WithAnnotation(new ContainerMountAnnotation("models", "/models", ContainerMountType.Volume, isReadOnly: true));
         }
-        return worker.WithEnvironment("Worker__Onnx__ModelPath", Path.GetFullPath(tier.OnnxModelPath ?? "", builder.AppHostDirectory));
+        return worker.WithEnvironment("Worker__Onnx__ModelPath", Path.GetFullPath(modelPath ?? "", builder.AppHostDirectory));
     }
 
     /// <summary>

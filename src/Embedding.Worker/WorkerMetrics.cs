@@ -6,14 +6,15 @@ namespace Embedding.Worker;
 
 /// <summary>
 /// The worker's metrics and activity source, recorded where the decisions are made. Every measurement
-/// carries the tier (<c>embedding.model</c>), so tiers can be told apart on one dashboard.
+/// carries the tier (<c>embedding.model</c>) and the worker's role (<c>embedding.worker.role</c>: a CPU standby or a
+/// regular worker), so tiers, and a standby's share of a tier, can be told apart on one dashboard.
 /// </summary>
 public sealed class WorkerMetrics
 {
     public const string Name = "Embedding.Worker";
     public static readonly ActivitySource ActivitySource = new(Name);
 
-    private readonly KeyValuePair<string, object?> _model;
+    private readonly TagList _tags;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<int> _batchTokens;
     private readonly Histogram<double> _backendDuration;
@@ -25,7 +26,7 @@ public sealed class WorkerMetrics
 
     public WorkerMetrics(IMeterFactory meterFactory, IOptions<WorkerOptions> options)
     {
-        _model = new("embedding.model", options.Value.Model);
+        _tags = new TagList { { "embedding.model", options.Value.Model }, { "embedding.worker.role", options.Value.Role } };
         var meter = meterFactory.Create(Name);
         _batchSize = meter.CreateHistogram<int>("embedding.batch.size", "{text}", "Texts per backend batch");
         _batchTokens = meter.CreateHistogram<int>("embedding.batch.tokens", "{token}", "Tokens per backend batch");
@@ -41,21 +42,21 @@ public sealed class WorkerMetrics
     /// <summary>The worker is ready and takes messages from now on.</summary>
     public void Started(TimeSpan sinceProcessStart)
     {
-        _startup.Record(sinceProcessStart.TotalSeconds, _model);
-        _replicas.Add(1, _model);
+        _startup.Record(sinceProcessStart.TotalSeconds, _tags);
+        _replicas.Add(1, _tags);
     }
 
-    public void Stopped() => _replicas.Add(-1, _model);
+    public void Stopped() => _replicas.Add(-1, _tags);
 
-    public void Queued(int texts) => _queued.Add(texts, _model);
+    public void Queued(int texts) => _queued.Add(texts, _tags);
 
-    public void Dropped(int texts) => _dropped.Add(texts, _model);
+    public void Dropped(int texts) => _dropped.Add(texts, _tags);
 
     public void RecordBatch(int size, int tokens, TimeSpan duration)
     {
-        _batchSize.Record(size, _model);
-        _batchTokens.Record(tokens, _model);
-        _tokens.Add(tokens, _model);
-        _backendDuration.Record(duration.TotalSeconds, _model);
+        _batchSize.Record(size, _tags);
+        _batchTokens.Record(tokens, _tags);
+        _tokens.Add(tokens, _tags);
+        _backendDuration.Record(duration.TotalSeconds, _tags);
     }
 }

@@ -38,6 +38,16 @@ public sealed class WorkerOptions
     /// <summary>Messages held unacknowledged at once (RabbitMQ prefetch and MassTransit concurrency).</summary>
     [Range(1, 10_000)] public int PrefetchCount { get; set; } = 64;
 
+    /// <summary>
+    /// RabbitMQ consumer priority on the tier's queue: a worker with a lower value gets messages only while every
+    /// higher one is busy (prefetch full) or absent. A CPU standby beside GPU workers uses -1: it serves the trickle while
+    /// the GPUs are scaled to zero, and steps aside when they run.
+    /// </summary>
+    [Range(-100, 100)] public int ConsumerPriority { get; set; }
+
+    /// <summary>How this worker shows in metrics (<c>embedding.worker.role</c>): a standby or a regular worker.</summary>
+    public string Role => ConsumerPriority < 0 ? "standby" : "primary";
+
     public OnnxBackendOptions Onnx { get; set; } = new();
     public OpenAIBackendOptions OpenAI { get; set; } = new();
     public FakeBackendOptions Fake { get; set; } = new();

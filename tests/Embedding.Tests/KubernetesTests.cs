@@ -112,6 +112,25 @@ public sealed class KubernetesTests
     }
 
     [Fact]
+    public async Task A_gpu_tier_can_have_an_always_on_cpu_standby_of_its_own_model()
+    {
+        var objects = await PublishAndValidateAsync("--Embedding:Gpu:Enabled=true",
+            "--Embedding:Tiers:3:Standby:HubRepository=example/qwen3-embedding-4b-onnx", "--Embedding:Tiers:3:Standby:Replicas=2");
+
+        var deployment = Find(objects, "Deployment", "worker-qwen3-embedding-4b-standby")["spec"]!;
+        Assert.Equal(2, deployment["replicas"]!.GetValue<int>());
+        var pod = deployment["template"]!["spec"]!;
+        Assert.Null(pod["nodeSelector"]);  // a CPU pod
+        var env = pod["containers"]![0]!["env"]!.AsArray().ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["value"]?.GetValue<string>());
+        Assert.Equal("qwen3-embedding-4b", env["Worker__Model"]);  // the tier's own queue and model
+        Assert.Equal("Onnx", env["Worker__Backend"]);
+        Assert.Equal("example/qwen3-embedding-4b-onnx", env["Worker__Onnx__HubRepository"]);
+        Assert.Equal("-1", env["Worker__ConsumerPriority"]);
+        Assert.Null(Find(objects, "ScaledObject", "worker-qwen3-embedding-4b-standby", required: false));  // always on
+        Assert.NotNull(Find(objects, "ScaledObject", "worker-qwen3-embedding-4b"));
+    }
+
+    [Fact]
     public async Task Scaling_values_come_from_configuration()
     {
         var objects = await PublishAndValidateAsync("--Embedding:Scaling:MaxReplicas=7", "--Embedding:Scaling:TargetQueueLength=33",

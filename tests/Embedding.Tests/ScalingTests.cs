@@ -72,6 +72,44 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
     /// idle for the cooldown the tier is back at zero.
     /// </summary>
     [Fact]
+    public async Task A_cpu_standby_serves_while_no_regular_worker_consumes_and_steps_aside_when_one_does()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, redis: null);
+        var texts = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();  // texts each role's batcher took
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "embedding.batcher.queued") l.EnableMeasurementEvents(instrument); };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? model = null, role = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "embedding.model") model = tag.Value as string;
+                if (tag.Key == "embedding.worker.role") role = tag.Value as string;
+            }
+            if (model == stack.Model && role is not null) texts.AddOrUpdate(role, value, (_, n) => n + value);
+        });
+        listener.Start();
+        async Task SendAsync(string prefix, int count)
+        {
+            for (var i = 0; i < count; i++)
+                Assert.Equal(HttpStatusCode.OK, (await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = $"{prefix} {i}" })).StatusCode);
+        }
+
+        stack.StartWorker(new() { ["Worker:ConsumerPriority"] = "-1" });  // the standby alone: it serves
+        await SendAsync("night", 5);
+        Assert.Equal(5, texts.GetValueOrDefault("standby"));
+
+        stack.StartWorker();  // a regular worker (the GPU) comes up: RabbitMQ prefers it while it has room
+        await SendAsync("day", 20);
+        Assert.Equal(20, texts.GetValueOrDefault("primary"));
+        Assert.Equal(5, texts.GetValueOrDefault("standby"));
+
+        await stack.StopOneWorkerAsync();  // the regular worker scales in: the standby takes over again
+        await SendAsync("evening", 5);
+        Assert.Equal(10, texts.GetValueOrDefault("standby"));
+    }
+
+    [Fact]
     public async Task Autoscaler_takes_a_tier_from_zero_to_several_and_back_to_zero()
     {
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, redis: null, requestTimeoutSeconds: 90,
@@ -121,7 +159,7 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
         public async Task StartOneAsync(CancellationToken ct)
         {
             // Starting a host blocks while it starts: keep that off the thread pool.
-            await Task.Factory.StartNew(stack.StartWorker, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            await Task.Factory.StartNew(() => stack.StartWorker(), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             Peak = Math.Max(Peak, stack.WorkerCount);
         }
 

@@ -293,7 +293,7 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
             ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "m", ["Worker:OpenAI:Dimensions"] = "64",
         });
 
-        var starting = Task.Run(stack.StartWorker);  // start-up waits on the engine's /health
+        var starting = Task.Run(() => stack.StartWorker());  // start-up waits on the engine's /health
         var request = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "waits for the engine" });
         await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.False(starting.IsCompleted);

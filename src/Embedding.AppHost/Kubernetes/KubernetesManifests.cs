@@ -102,8 +102,8 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
             Metadata = Meta(resource.Name, labels),
             Spec = new V1DeploymentSpec
             {
-                // KEDA owns a queue-scaled worker's replica count, starting from the policy's minimum (zero).
-                Replicas = scaling?.Policy.MinReplicas ?? 1,
+                // KEDA owns a queue-scaled worker's replica count, starting from the policy's minimum (zero); others run as asked.
+                Replicas = scaling?.Policy.MinReplicas ?? (resource.TryGetLastAnnotation<ReplicaAnnotation>(out var replicas) ? replicas.Replicas : 1),
                 Selector = new V1LabelSelector { MatchLabels = labels },
                 Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = labels, Annotations = ScrapeAnnotations(containers) }, Spec = pod },
             },

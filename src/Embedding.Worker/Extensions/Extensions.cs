@@ -48,6 +48,7 @@ public static class Extensions
                 e.ConfigureConsumeTopology = false;
                 // Interactive requests overtake batch-job work waiting on the same queue (the API declares it the same way).
                 e.EnablePriority(EmbeddingQueues.MaxPriority);
+                if (options.ConsumerPriority != 0) e.ConsumerPriority = options.ConsumerPriority;
                 // Backend hiccups are retried a few times; then the request faults (its caller gets an
                 // error) and the message moves to the _error queue instead of looping forever.
                 e.UseMessageRetry(r => r.Intervals(200, 1000, 3000));

@@ -74,10 +74,12 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
     public static string NewModelName() => $"test-{Guid.NewGuid():N}"[..16];
 
-    /// <summary>Starts one more worker (its bus connects and its queue exists once this returns).</summary>
-    public void StartWorker()
+    /// <summary>Starts one more worker (its bus connects and its queue exists once this returns), optionally with settings of its own.</summary>
+    public void StartWorker(Dictionary<string, string?>? settings = null)
     {
-        var factory = new WebApplicationFactory<WorkerOptions>().WithWebHostBuilder(b => Apply(b, _workerSettings));
+        var merged = new Dictionary<string, string?>(_workerSettings);
+        foreach (var (k, v) in settings ?? []) merged[k] = v;
+        var factory = new WebApplicationFactory<WorkerOptions>().WithWebHostBuilder(b => Apply(b, merged));
         _ = factory.Services;  // builds and starts the host: model load, batcher, bus
         _workers.Add(factory);
     }
