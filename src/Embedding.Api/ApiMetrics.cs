@@ -49,6 +49,8 @@ public sealed class ApiMetrics
             "Batch-job lines answered, by outcome (completed: in the output file; failed: in the error file) and model");
         _batchJobs = meter.CreateCounter<long>("embedding.batch.jobs", "{job}", "Batch jobs that reached a final state, by embedding.batch.status");
         meter.CreateObservableGauge("embedding.batch.jobs.running", () => _runningJobs.Count, "{job}", "Batch jobs this API instance is running now");
+        meter.CreateObservableGauge("embedding.batch.requests.in_flight", () => _runningJobs.Values.Sum(j => (long)j.InFlight), "{request}",
+            "Lines of running batch jobs on their way to the workers now (the jobs' window: wider while a tier has more workers)");
         meter.CreateObservableGauge("embedding.batch.requests.remaining", () => _runningJobs.Values.Sum(j => (long)j.Remaining), "{request}",
             "Lines of running batch jobs not yet answered (the work the batch tier still has ahead)");
 
@@ -98,6 +100,9 @@ public sealed class ApiMetrics
 
     public void BatchRequest(string? model, bool succeeded) =>
         _batchRequests.Add(1, new("outcome", succeeded ? "completed" : "failed"), new("embedding.model", model ?? "unknown"));
+
+    /// <summary>Workers consuming the tier's queue at the last reading (0 if none yet).</summary>
+    public int ConsumersOf(string model) => _queues.TryGetValue(model, out var q) && q.Broker is { } b ? (int)b.Consumers : 0;
 
     /// <summary>The broker's view of a tier's queue (<see cref="Services.QueueObserver"/>).</summary>
     public void QueueObserved(string model, QueueState state) => _queues.GetOrAdd(model, m => new TierQueue(m)).Broker = state;

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Embedding.Tests;
 
@@ -107,6 +108,34 @@ public sealed class BatchTests
         Assert.Equal(10, done.GetProperty("request_counts").GetProperty("completed").GetInt32());
         var output = await ReadJsonlAsync(stack.Client, done.GetProperty("output_file_id").GetString()!);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => $"z-{i}"), output.Select(o => o.GetProperty("custom_id").GetString()));
+    }
+
+    [Fact]
+    public async Task A_job_keeps_more_lines_in_flight_while_its_tier_has_more_workers()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake", workers: 3, worker: new() { ["Worker:Fake:DelayMilliseconds"] = "300" },
+            api: new() { ["Api:Batches:ConcurrentRequestsPerJob"] = "2", ["Api:QueueMetricsSeconds"] = "1" });
+        var metrics = stack.ApiServices.GetRequiredService<Embedding.Api.ApiMetrics>();
+        await TestEnvironment.WaitUntilAsync(() => metrics.ConsumersOf(stack.Model) == 3, TimeSpan.FromSeconds(30));
+        long peak = 0;
+        var meters = stack.ApiServices.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "embedding.batch.requests.in_flight" && instrument.Meter.Scope == meters) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Exchange(ref peak, Math.Max(Interlocked.Read(ref peak), value)));
+        listener.Start();
+
+        var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 60).Select(i => Line($"w-{i}", stack.Model, $"wide {i}"))));
+        var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
+        await WaitForAsync(stack.Client, id, b =>
+        {
+            listener.RecordObservableInstruments();
+            return b.GetProperty("status").GetString() == "completed";
+        });
+
+        Assert.Equal(6, Interlocked.Read(ref peak));  // 2 per worker, 3 workers: never more, and not stuck at 2
     }
 
     [Fact]

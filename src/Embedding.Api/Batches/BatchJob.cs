@@ -78,6 +78,9 @@ public sealed class BatchJob
     /// <summary>Models the creating key could use (empty: all), checked for every line as for a direct request.</summary>
     public List<string> AllowedModels { get; init; } = [];
 
+    /// <summary>Lines on their way to the workers now (the runner's window), for the in-flight gauge.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public int InFlight { get; set; }
+
     [System.Text.Json.Serialization.JsonIgnore] public int Remaining => Math.Max(0, Total - Completed - FailedCount);
 
     public void WriteTo(Utf8JsonWriter w)

@@ -202,11 +202,18 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         await using var errors = OpenWorkFile(job, "errors", job.ErrorBytes);
         var window = new Queue<(Task<LineOutcome?> Outcome, long NextOffset)>();
         var checkpoint = Stopwatch.StartNew();
+        string? model = null;  // the tier the job's lines went to last
+
+        // Lines in flight: the configured number per worker of the tier. A job that woke more replicas (its lines count in
+        // the queue's depth and publish rate) keeps them all busy and finishes sooner, instead of spreading 8 lines thin.
+        int Width() => Math.Min(1024, _options.ConcurrentRequestsPerJob * Math.Max(1, model is null ? 1 : metrics.ConsumersOf(model)));
 
         async Task CommitAsync(LineOutcome? outcome, long nextOffset)
         {
+            job.InFlight = window.Count;
             if (outcome is not null)
             {
+                model = outcome.Model ?? model;
                 await (outcome.Succeeded ? output : errors).WriteAsync(outcome.Json, CancellationToken.None);
                 if (outcome.Succeeded) job.Completed++; else job.FailedCount++;
                 metrics.BatchRequest(outcome.Model, outcome.Succeeded);
@@ -224,7 +231,8 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             await foreach (var line in JsonlReader.ReadAsync(store.PathOf(job.InputFileId), job.InputOffset, 0, lines.Token))
             {
                 window.Enqueue((line.IsBlank ? Task.FromResult<LineOutcome?>(null) : RunLineAsync(job, line, lines.Token), line.NextOffset));
-                while (window.Count >= _options.ConcurrentRequestsPerJob || (window.Count > 0 && window.Peek().Outcome.IsCompleted))
+                job.InFlight = window.Count;
+                while (window.Count >= Width() || (window.Count > 0 && window.Peek().Outcome.IsCompleted))
                 {
                     var (next, offset) = window.Dequeue();
                     await CommitAsync(await next, offset);
@@ -253,6 +261,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
                 expired = true;
             }
         }
+        job.InFlight = 0;
         await CheckpointAsync(job, output, errors);
         if (stopping.IsCancellationRequested) logger.LogInformation("Batch {Batch} paused at {Done}/{Total} for the restart", job.Id, job.Completed + job.FailedCount, job.Total);
         return expired;
