@@ -161,6 +161,14 @@ public sealed class BatchTests
         Assert.Equal(Enumerable.Range(0, 40).Select(i => $"s-{i}"), output.Select(o => o.GetProperty("custom_id").GetString()));
         await Task.Delay(2500);  // a second runner, had there been one, would have found the job by now
         Assert.Equal(40, Interlocked.Read(ref answered));
+
+        // A cancel sent to the process that does not run the job still stops it.
+        var fresh = await UploadAsync(second.Client, string.Join("\n", Enumerable.Range(0, 40).Select(i => Line($"c-{i}", first.Model, $"not cached {i}"))));
+        var another = (await CreateBatchAsync(second.Client, fresh)).GetProperty("id").GetString()!;
+        await WaitForAsync(second.Client, another, b => Done(b) >= 2);
+        Assert.Equal(HttpStatusCode.OK, (await second.Client.PostAsync($"/v1/batches/{another}/cancel", null)).StatusCode);
+        var cancelled = await WaitForAsync(first.Client, another, b => b.GetProperty("status").GetString() == "cancelled");
+        Assert.InRange(cancelled.GetProperty("request_counts").GetProperty("completed").GetInt32(), 2, 39);
     }
 
     [Fact]

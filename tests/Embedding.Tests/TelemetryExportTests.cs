@@ -7,7 +7,11 @@ namespace Embedding.Tests;
 /// <summary>
 /// What a user sees in the dashboard, checked where it arrives: the API and a worker export over OTLP (as they do to the
 /// Aspire dashboard) to a collector in the test, and every span, attribute, link, metric and log listed for users is there.
+/// Runs alone: OpenTelemetry's meter provider subscribes by meter name across the process, and where another test's host
+/// already has an instrument of the same name, it exports that one and drops this host's as a duplicate (one host per
+/// process in production, so only tests see this).
 /// </summary>
+[Collection(nameof(RunsAlone))]
 public sealed class TelemetryExportTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -121,3 +125,7 @@ public sealed class TelemetryExportTests
         Assert.DoesNotContain(collector.Spans, s => secrets.Any(t => s.Attributes.Values.Any(v => v?.ToString()?.Contains(t) == true)));
     }
 }
+
+/// <summary>Test classes that must not share the process with other tests' hosts while they run.</summary>
+[CollectionDefinition(nameof(RunsAlone), DisableParallelization = true)]
+public sealed class RunsAlone;

@@ -223,6 +223,8 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             {
                 await CheckpointAsync(job, output, errors);
                 checkpoint.Restart();
+                // A cancel asked of another API process sharing this storage reaches this runner through the database.
+                if ((await store.GetBatchAsync(job.Id, null, CancellationToken.None))?.Status == BatchStatus.Cancelling) await cancel.CancelAsync();
             }
         }
 
