@@ -22,6 +22,30 @@ public sealed class SimulatorTests
         Assert.Equal(200, r.GpuTokens);
     }
 
+    /// <summary>
+    /// A job of three requests submitted at 0 as a batch job (one in flight per replica) and an interactive request at 1 ms:
+    /// the first job request runs 0-10 ms; then the interactive one goes first (10-20 ms, latency 19 ms); the job's
+    /// other two follow one at a time (20-30, 30-40 ms). Only the interactive request has a user's latency.
+    /// </summary>
+    [Fact]
+    public void Batch_jobs_release_their_window_and_yield_to_interactive_requests()
+    {
+        TraceRequest[] trace = [new(0, 100, 1, Job: 0), new(0, 100, 2, Job: 0), new(0, 100, 3, Job: 0), new(0.001, 100, 4)];
+        var r = ElasticSimulation.Run(trace, new SimulationOptions
+        {
+            FixedReplicas = 1, Latency = Gpu, MaxBatchTokens = 100, JobsAsBatches = true, JobWindowPerReplica = 1,
+        });
+
+        Assert.Equal([0.019], r.Latencies.Select(x => Math.Round(x, 9)));
+        Assert.Equal((0.0, 0.04), (r.Jobs[0].Start, Math.Round(r.Jobs[0].End, 9)));
+        Assert.Equal(4, r.Requests);
+        Assert.Equal(0.04, r.BusySeconds, 9);
+
+        // Streamed instead (the same trace without batch jobs), the job's requests are ordinary arrivals, served in order.
+        var streamed = ElasticSimulation.Run(trace, new SimulationOptions { FixedReplicas = 1, Latency = Gpu, MaxBatchTokens = 100 });
+        Assert.Equal([0.01, 0.02, 0.03, 0.039], streamed.Latencies.Select(x => Math.Round(x, 9)));
+    }
+
     [Fact]
     public void Batches_fill_up_to_the_token_budget_in_arrival_order()
     {

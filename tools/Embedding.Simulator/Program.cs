@@ -52,6 +52,13 @@ foreach (var (profile, traceOptions) in new[]
     var standbyPolicy = policy.For(new ScalingOverrides { ActivationQueueLength = 3, TargetMessageRate = policy.TargetMessageRate > 0 ? policy.TargetMessageRate : 60, ActivationMessageRate = 1 });
     var elasticStandby = Simulate("elastic + CPU standby", baseOptions with { Policy = standbyPolicy, Standby = new StandbyCpu() });
     var fixedNoCache = Simulate("fixed 1, no cache", baseOptions with { FixedReplicas = 1, Cache = false });
+    // The bulk jobs submitted through /v1/batches instead of streamed: released by the batch runner at the lower priority.
+    var asBatchJobs = traceOptions.JobStartHours.Length == 0 ? [] : new List<(string Name, SimulationResult Result)>
+    {
+        ("elastic, jobs as batch jobs", Simulate("elastic, jobs as batch jobs", baseOptions with { JobsAsBatches = true })),
+        ("elastic + CPU standby, jobs as batch jobs", Simulate("elastic + CPU standby, jobs as batch jobs",
+            baseOptions with { Policy = standbyPolicy, Standby = new StandbyCpu(), JobsAsBatches = true })),
+    };
 
     var sweep = new List<(int Target, int Cooldown, int Activation, SimulationResult Result)>();
     foreach (var target in new[] { 20, 64, 128 })
@@ -83,7 +90,7 @@ foreach (var (profile, traceOptions) in new[]
     Charts.LoadAndReplicas(trace, elastic, fixedOne, chart, $"One simulated {profile}: load and GPU replicas");
     Charts.WriteMinuteCsv(trace, elastic, csv);
     report.AppendLine(Report.Markdown(profile, date, trace, traceOptions, policy, tierName, coldStart, batchTokens, price,
-        fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, elasticStandby, new StandbyCpu(), sweep, headroom, Path.GetFileName(chart), Path.GetFileName(csv)));
+        fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, elasticStandby, new StandbyCpu(), asBatchJobs, sweep, headroom, Path.GetFileName(chart), Path.GetFileName(csv)));
 }
 var md = Path.Combine(outDir, $"elastic-cost-{date}.md");
 File.WriteAllText(md, $"# Elastic cost, {date}\n\nCommand: `dotnet run --project tools/Embedding.Simulator -c Release` (deterministic: seeded traces, event-driven simulation).\n\n" + report);

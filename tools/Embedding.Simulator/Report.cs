@@ -10,7 +10,7 @@ public static class Report
     public static string Markdown(string profile, string date, IReadOnlyList<TraceRequest> trace, DiurnalTraceOptions traceOptions, ScalingPolicy policy,
         string tier, double coldStart, int batchTokens, double price,
         SimulationResult fixedOne, SimulationResult fixedTwo, SimulationResult fixedThree, SimulationResult elastic, SimulationResult elasticNoCache, SimulationResult fixedNoCache,
-        SimulationResult elasticStandby, StandbyCpu standby,
+        SimulationResult elasticStandby, StandbyCpu standby, IReadOnlyList<(string Name, SimulationResult Result)> asBatchJobs,
         List<(int Target, int Cooldown, int Activation, SimulationResult Result)> sweep,
         List<(double Rate, int MaxReplicas, bool Standby, SimulationResult Result)> headroom, string chart, string csv)
     {
@@ -47,6 +47,7 @@ public static class Report
         s.AppendLine(Row("elastic, no cache", elasticNoCache));
         s.AppendLine(Row("fixed, 1 GPU, no cache", fixedNoCache));
         s.AppendLine(Row("**elastic + CPU standby**", elasticStandby));
+        foreach (var (name, r) in asBatchJobs) s.AppendLine(Row($"**{name}**", r));
         s.AppendLine();
         // Compare with the smallest fixed fleet that serves the day at interactive latency (p95 under a second).
         var (fixedName, fixedFleet) = new[] { ("1 GPU", fixedOne), ("2 GPUs", fixedTwo), ("3 GPUs", fixedThree) }
@@ -74,6 +75,17 @@ public static class Report
                      $"Cost per token is GPU price / (tokens/s x utilisation), so the goal needs a GPU price below ${budget / elastic.GpuHours:F2}/h with the elastic policy " +
                      $"(${Math.Max(0, budget - best.StandbySeconds / 3600 * best.StandbyPricePerHour) / best.GpuHours:F2}/h with the CPU standby, whose ${best.StandbySeconds / 3600 * best.StandbyPricePerHour:F2}/day counts too), " +
                      "or several times this day's traffic per GPU-hour; at this volume and price it is not reached by any setup here.");
+        if (asBatchJobs.Count > 0)
+        {
+            var streamedHours = (1 - traceOptions.InteractiveShare) * traceOptions.MeanTokensPerSecond * traceOptions.DaySeconds / traceOptions.JobTokensPerSecond / traceOptions.JobStartHours.Length / 3600;
+            var jobs = asBatchJobs.MinBy(b => b.Result.GpuHours).Result;
+            var longest = jobs.Jobs.Values.Max(j => j.End - j.Start) / 3600;
+            s.AppendLine($"**Submitted as batch jobs** (`/v1/batches`: every line there at submission, {new SimulationOptions().JobWindowPerReplica} in flight per ready GPU at the queue's " +
+                         $"lower priority, interactive requests first), the same jobs need {asBatchJobs[0].Result.GpuHours:F1} GPU-hours, {jobs.GpuHours:F1} with the CPU standby " +
+                         $"({jobs.GpuHours / fixedFleet.GpuHours:P0} of the fixed fleet, utilisation {jobs.Utilisation:P0}); each job finished within {longest:F2} h of submission " +
+                         $"(streamed at {traceOptions.JobTokensPerSecond:N0} tokens/s: {streamedHours:F2} h); interactive warm p95 {Ms(SimulationResult.Percentile(jobs.WarmLatencies, 95))}, " +
+                         $"cost **${jobs.CostPerMillionTokens(price):F4} per 1M tokens**.");
+        }
         s.AppendLine($"The cache ({elastic.CacheHits:N0} hits, {(double)elastic.CacheHits / elastic.Requests:P0} of requests) saves {1 - elastic.BusySeconds / elasticNoCache.BusySeconds:P0} of the GPU's busy time " +
                      $"and {1 - elastic.GpuHours / elasticNoCache.GpuHours:P0} of elastic GPU-hours (the original claimed -40 % GPU load).");
         s.AppendLine();

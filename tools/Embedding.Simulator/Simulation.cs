@@ -32,6 +32,15 @@ public sealed record SimulationOptions
 
     /// <summary>The publish rate the rate trigger sees: messages over this window (RabbitMQ's statistics cover a few seconds).</summary>
     public double RateWindowSeconds { get; init; } = 10;
+
+    /// <summary>
+    /// Bulk jobs' requests (<see cref="TraceRequest.Job"/> >= 0) submitted as batch jobs, as the API's batch runner runs
+    /// them: all there when the job's first request arrives, released at the queue's lower priority with
+    /// <see cref="JobWindowPerReplica"/> in flight per ready GPU replica, served only when no interactive request waits.
+    /// Their wait is not a user's: they are not in the latencies; each job's start and end are.
+    /// </summary>
+    public bool JobsAsBatches { get; init; }
+    public int JobWindowPerReplica { get; init; } = 8;
 }
 
 /// <summary>
@@ -75,6 +84,9 @@ public sealed class SimulationResult
     /// <summary>(time, replicas billed) at every change.</summary>
     public List<(double Time, int Replicas)> Replicas { get; } = [];
 
+    /// <summary>With <see cref="SimulationOptions.JobsAsBatches"/>: each job's submission and last answer.</summary>
+    public Dictionary<int, (double Start, double End)> Jobs { get; } = [];
+
     public double GpuHours => GpuSeconds / 3600;
     public double Utilisation => GpuSeconds == 0 ? 0 : BusySeconds / GpuSeconds;
     /// <summary>GPU-hours at the given price, plus the CPU standby's hours at its own.</summary>
@@ -114,6 +126,20 @@ public static class ElasticSimulation
         var result = new SimulationResult();
         var replicas = new List<Replica>();
         var queue = new Queue<int>();
+        // Batch jobs: requests not yet released (per job, in order), released ones waiting at the lower priority.
+        var backlog = new Dictionary<int, Queue<int>>();
+        var activeJobs = new List<int>();
+        var jobQueue = new Queue<int>();
+        var jobInFlight = 0;
+        if (o.JobsAsBatches)
+            for (var i = 0; i < trace.Count; i++)
+                if (trace[i].Job >= 0)
+                {
+                    if (!backlog.TryGetValue(trace[i].Job, out var pending)) backlog[trace[i].Job] = pending = new Queue<int>();
+                    pending.Enqueue(i);
+                }
+        bool IsJob(int i) => o.JobsAsBatches && trace[i].Job >= 0;
+        void JobAnswered(int i, double at) => result.Jobs[trace[i].Job] = (result.Jobs[trace[i].Job].Start, Math.Max(result.Jobs[trace[i].Job].End, at));
         var standby = Enumerable.Range(0, o.Standby?.Replicas ?? 0).Select(_ => new Replica(0, 0, cpu: true)).ToList();
         var published = new Queue<double>();  // when cache misses were sent to the queue, for the publish rate
         var cached = new HashSet<long>();
@@ -145,13 +171,19 @@ public static class ElasticSimulation
             {
                 foreach (var i in r.Batch!)
                 {
+                    if (r.Cpu) result.StandbyServed++; else result.GpuServed++;
+                    cached.Add(trace[i].TextId);
+                    if (IsJob(i))
+                    {
+                        jobInFlight--;
+                        JobAnswered(i, r.BusyUntil);
+                        continue;
+                    }
                     var latency = r.BusyUntil - trace[i].Arrival;
                     result.Latencies.Add(latency);
                     // It waited for a cold start if the replica serving it was still starting when it arrived.
                     if (r.ReadyAt > trace[i].Arrival) result.WaitedOnColdStart++;
                     else result.WarmLatencies.Add(latency);
-                    if (r.Cpu) result.StandbyServed++; else result.GpuServed++;
-                    cached.Add(trace[i].TextId);
                 }
                 r.Batch = null;
             }
@@ -160,6 +192,12 @@ public static class ElasticSimulation
             // 2. Arrivals: cache hits are answered at once; the rest wait on the queue.
             for (; next < trace.Count && trace[next].Arrival <= t; next++)
             {
+                if (IsJob(next))
+                {
+                    // A job's first request marks its submission; the runner below releases its requests.
+                    if (result.Jobs.TryAdd(trace[next].Job, (trace[next].Arrival, trace[next].Arrival))) activeJobs.Add(trace[next].Job);
+                    continue;
+                }
                 result.Requests++;
                 result.TokensServed += trace[next].Tokens;
                 if (o.Cache && cached.Contains(trace[next].TextId)) { result.CacheHits++; continue; }
@@ -174,11 +212,32 @@ public static class ElasticSimulation
                 result.TimedOut++;
             }
 
+            // The batch runner keeps its window full: JobWindowPerReplica lines per ready replica (at least one's worth).
+            if (activeJobs.Count > 0)
+            {
+                var window = o.JobWindowPerReplica * Math.Max(1, replicas.Count(r => !r.Stopping && r.ReadyAt <= t));
+                foreach (var job in activeJobs.ToList())
+                {
+                    var pending = backlog[job];
+                    while (pending.Count > 0 && jobInFlight < window)
+                    {
+                        var i = pending.Dequeue();
+                        result.Requests++;
+                        result.TokensServed += trace[i].Tokens;
+                        if (o.Cache && cached.Contains(trace[i].TextId)) { result.CacheHits++; JobAnswered(i, t); continue; }
+                        jobQueue.Enqueue(i);
+                        published.Enqueue(t);
+                        jobInFlight++;
+                    }
+                    if (pending.Count == 0) activeJobs.Remove(job);
+                }
+            }
+
             // 3. The autoscaler's poll: the real policy decides, replicas are started (cold) or drained.
             if (elastic && t >= nextTick)
             {
                 nextTick = t + policy.PollingIntervalSeconds;
-                var depth = queue.Count + replicas.Concat(standby).Sum(r => r.Batch?.Count ?? 0);
+                var depth = queue.Count + jobQueue.Count + replicas.Concat(standby).Sum(r => r.Batch?.Count ?? 0);
                 while (published.Count > 0 && published.Peek() < t - o.RateWindowSeconds) published.Dequeue();
                 var rate = published.Count / o.RateWindowSeconds;
                 var active = replicas.Where(r => !r.Stopping).ToList();
@@ -196,16 +255,18 @@ public static class ElasticSimulation
                 LeaveWhenDrained();
             }
 
-            // 4. Free, ready replicas take the next batch: requests in arrival order up to the token budget.
+            // 4. Free, ready replicas take the next batch: requests in arrival order up to the token budget; interactive
+            //    ones first, and a batch holds one priority (as the worker's batcher forms them).
             foreach (var r in replicas.Where(r => !r.Stopping && r.Batch is null && r.ReadyAt <= t))
             {
-                if (queue.Count == 0) break;
+                var source = queue.Count > 0 ? queue : jobQueue;
+                if (source.Count == 0) break;
                 var batch = new List<int>();
                 long tokens = 0;
                 var longest = 0;
-                while (queue.Count > 0 && (batch.Count == 0 || tokens + trace[queue.Peek()].Tokens <= o.MaxBatchTokens))
+                while (source.Count > 0 && (batch.Count == 0 || tokens + trace[source.Peek()].Tokens <= o.MaxBatchTokens))
                 {
-                    var i = queue.Dequeue();
+                    var i = source.Dequeue();
                     batch.Add(i);
                     tokens += trace[i].Tokens;
                     longest = Math.Max(longest, trace[i].Tokens);
@@ -221,15 +282,16 @@ public static class ElasticSimulation
             {
                 foreach (var r in standby.Where(r => r.Batch is null))
                 {
-                    if (queue.Count == 0) break;
-                    var i = queue.Dequeue();
+                    var source = queue.Count > 0 ? queue : jobQueue;
+                    if (source.Count == 0) break;
+                    var i = source.Dequeue();
                     r.Batch = [i];
                     r.BusyUntil = t + o.Standby!.ForwardSeconds(trace[i].Tokens);
                 }
             }
 
             // 5. Done when the trace is over, nothing waits, and (elastic) every replica has gone.
-            var idle = next == trace.Count && queue.Count == 0 && replicas.Concat(standby).All(r => r.Batch is null);
+            var idle = next == trace.Count && queue.Count == 0 && jobQueue.Count == 0 && activeJobs.Count == 0 && replicas.Concat(standby).All(r => r.Batch is null);
             if (idle && (!elastic || replicas.Count == 0)) break;
 
             // Jump to the next event.
@@ -246,7 +308,7 @@ public static class ElasticSimulation
         }
 
         result.EndSeconds = t;
-        result.Unserved = queue.Count;
+        result.Unserved = queue.Count + jobQueue.Count + activeJobs.Sum(j => backlog[j].Count);
         if (!elastic) result.GpuSeconds = replicas.Count * Math.Max(o.BilledSeconds, t);
         else foreach (var r in replicas) result.GpuSeconds += t - r.Created;
         result.StandbySeconds = standby.Count * Math.Max(o.BilledSeconds, t);

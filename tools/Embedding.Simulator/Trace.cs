@@ -2,8 +2,11 @@ using System.Globalization;
 
 namespace Embedding.Simulator;
 
-/// <summary>One request of a trace: when it arrives, how many tokens it carries, and which text it is (repeats hit the cache).</summary>
-public readonly record struct TraceRequest(double Arrival, int Tokens, long TextId);
+/// <summary>
+/// One request of a trace: when it arrives, how many tokens it carries, and which text it is (repeats hit the cache);
+/// for a bulk indexing job's request, which job (-1: interactive).
+/// </summary>
+public readonly record struct TraceRequest(double Arrival, int Tokens, long TextId, int Job = -1);
 
 /// <summary>A day of traffic with business-hours peaks, quiet nights and short bursts; seeded, so every run replays the same day.</summary>
 public sealed record DiurnalTraceOptions
@@ -81,8 +84,8 @@ public static class DiurnalTrace
         var meanTokens = Enumerable.Range(0, 200_000).Average(_ => SampleTokens());
         var shapeUnit = o.InteractiveShare * o.MeanTokensPerSecond / meanTokens / meanShape;
         var jobSeconds = o.JobStartHours.Length == 0 ? 0 : (1 - o.InteractiveShare) * o.MeanTokensPerSecond * o.DaySeconds / o.JobTokensPerSecond / o.JobStartHours.Length;
-        double Requests(double t) => Rate(t) * shapeUnit +
-            (o.JobStartHours.Any(h => t >= h * 3600 && t < h * 3600 + jobSeconds) ? o.JobTokensPerSecond / meanTokens : 0);
+        int JobAt(double t) => Array.FindIndex(o.JobStartHours, h => t >= h * 3600 && t < h * 3600 + jobSeconds);
+        double Requests(double t) => Rate(t) * shapeUnit + (JobAt(t) >= 0 ? o.JobTokensPerSecond / meanTokens : 0);
         var peakRate = Enumerable.Range(0, 86_400 / 10).Max(i => Requests(i * 10.0)) * 1.01;
 
         // Poisson arrivals with a time-varying rate, by thinning.
@@ -92,9 +95,13 @@ public static class DiurnalTrace
         {
             t += -Math.Log(1 - random.NextDouble()) / peakRate;
             if (t >= o.DaySeconds) break;
-            if (random.NextDouble() * peakRate > Requests(t)) continue;
+            var total = Requests(t);
+            if (random.NextDouble() * peakRate > total) continue;
+            // While a job runs, a request is the job's with the job's share of the rate (drawn only then: an interactive
+            // day's trace stays the same).
+            var job = JobAt(t) is var j and >= 0 && random.NextDouble() * total < o.JobTokensPerSecond / meanTokens ? j : -1;
             var repeat = trace.Count > 0 && random.NextDouble() < o.RepeatRatio;
-            var request = repeat ? trace[random.Next(trace.Count)] with { Arrival = t } : new TraceRequest(t, SampleTokens(), nextId++);
+            var request = repeat ? trace[random.Next(trace.Count)] with { Arrival = t, Job = job } : new TraceRequest(t, SampleTokens(), nextId++, job);
             trace.Add(request);
         }
         return trace;
