@@ -216,6 +216,16 @@ public sealed class BatchTests
     }
 
     [Fact]
+    public void Out_of_range_batch_and_near_duplicate_settings_stop_the_api_at_start()
+    {
+        foreach (var (key, value) in new[] { ("Api:Batches:ConcurrentRequestsPerJob", "0"), ("Api:Cache:NearDuplicates:MaxDistance", "40") })
+        {
+            var error = Assert.ThrowsAny<Exception>(() => new EmbeddingStack(backend: "Fake", workers: 0, api: new() { [key] = value }));
+            Assert.Contains("Api:Cache (NearDuplicates included) and Api:Batches", error.ToString());
+        }
+    }
+
+    [Fact]
     public async Task Bad_files_and_batch_requests_get_clear_errors()
     {
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, api: new() { ["Api:Batches:MaxFileBytes"] = "4096" });

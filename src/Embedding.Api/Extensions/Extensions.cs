@@ -25,9 +25,9 @@ public static class Extensions
             .Validate(o => o.Auth.Keys.All(k => k.Name.Length > 0 && System.Text.RegularExpressions.Regex.IsMatch(ApiKeyOptions.NormaliseHash(k.Sha256), "^[0-9a-f]{64}$"))
                            && o.Auth.Keys.Select(k => k.Name).Distinct().Count() == o.Auth.Keys.Count,
                 "Api:Auth:Keys: each key needs a unique Name and the SHA-256 of the key as 64 hex digits (printf %s \"$KEY\" | sha256sum).")
-            .Validate(o => new object[] { o.Cache, o.Batches }.All(section =>
+            .Validate(o => new object[] { o.Cache, o.Cache.NearDuplicates, o.Batches }.All(section =>
                     System.ComponentModel.DataAnnotations.Validator.TryValidateObject(section, new(section), null, validateAllProperties: true)),
-                "Api:Cache and Api:Batches: a value is out of its range (see EmbeddingApiOptions.cs).")
+                "Api:Cache (NearDuplicates included) and Api:Batches: a value is out of its range (see EmbeddingApiOptions.cs).")
             .ValidateOnStart();
 
         // Who is calling (API keys, hashed), how often (per key), and how much at once (the whole process).
