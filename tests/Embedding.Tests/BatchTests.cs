@@ -304,7 +304,7 @@ public sealed class BatchTests
         return file.GetProperty("id").GetString()!;
     }
 
-    private static async Task<JsonElement> CreateBatchAsync(HttpClient http, string fileId)
+    internal static async Task<JsonElement> CreateBatchAsync(HttpClient http, string fileId)
     {
         var response = await http.PostAsJsonAsync("/v1/batches", new { input_file_id = fileId, endpoint = "/v1/embeddings", completion_window = "24h" });
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -316,7 +316,7 @@ public sealed class BatchTests
     private static int Done(JsonElement batch) =>
         batch.GetProperty("request_counts").GetProperty("completed").GetInt32() + batch.GetProperty("request_counts").GetProperty("failed").GetInt32();
 
-    private static async Task<JsonElement> WaitForAsync(HttpClient http, string id, Func<JsonElement, bool> condition, TimeSpan? timeout = null)
+    internal static async Task<JsonElement> WaitForAsync(HttpClient http, string id, Func<JsonElement, bool> condition, TimeSpan? timeout = null)
     {
         JsonElement batch = default;
         await WaitUntilAsync(async () => condition(batch = await GetBatchAsync(http, id)), timeout);

@@ -75,8 +75,7 @@ public sealed class SecurityTests
         using var alice = stack.NewClient(AliceKey);
         using var bob = stack.NewClient(BobKey);
         var file = await BatchTests.UploadAsync(alice, BatchTests.Line("a-1", stack.Model, "alice's text"));
-        var batch = (await (await alice.PostAsJsonAsync("/v1/batches", new { input_file_id = file, endpoint = "/v1/embeddings", completion_window = "24h" }))
-            .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        var batch = (await BatchTests.CreateBatchAsync(alice, file)).GetProperty("id").GetString();
 
         // Bob sees none of it, and cannot start a job on alice's file.
         Assert.Equal(HttpStatusCode.NotFound, (await bob.GetAsync($"/v1/files/{file}")).StatusCode);
@@ -92,11 +91,8 @@ public sealed class SecurityTests
 
         // Bob's key may not use this model: in a job, as in a request, that line is answered 404 model_not_found.
         var bobs = await BatchTests.UploadAsync(bob, BatchTests.Line("b-1", stack.Model, "bob's text"));
-        var bobBatch = (await (await bob.PostAsJsonAsync("/v1/batches", new { input_file_id = bobs, endpoint = "/v1/embeddings", completion_window = "24h" }))
-            .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
-        JsonElement done = default;
-        await TestEnvironment.WaitUntilAsync(async () =>
-            (done = await bob.GetFromJsonAsync<JsonElement>($"/v1/batches/{bobBatch}")).GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(30));
+        var bobBatch = (await BatchTests.CreateBatchAsync(bob, bobs)).GetProperty("id").GetString()!;
+        var done = await BatchTests.WaitForAsync(bob, bobBatch, b => b.GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(30));
         Assert.Equal(1, done.GetProperty("request_counts").GetProperty("failed").GetInt32());
         var errors = await bob.GetStringAsync($"/v1/files/{done.GetProperty("error_file_id").GetString()}/content");
         Assert.Contains("\"model_not_found\"", errors);

@@ -81,8 +81,7 @@ public sealed class TelemetryExportTests
 
         // A batch job: each line is a trace of its own, tagged with its job; progress is counted.
         var file = await BatchTests.UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 3).Select(i => BatchTests.Line($"t-{i}", stack.Model, $"job text {i}"))));
-        var job = await (await stack.Client.PostAsJsonAsync("/v1/batches", new { input_file_id = file, endpoint = "/v1/embeddings", completion_window = "24h" }))
-            .Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+        var job = await BatchTests.CreateBatchAsync(stack.Client, file);
         var jobId = job.GetProperty("id").GetString();
         await TestEnvironment.WaitUntilAsync(() => collector.Spans.Where(s => s.Name == "batch request" && Equals(s["embedding.batch.job"], jobId))
             .Select(s => s.TraceId).Distinct().Count() == 3, Patience);

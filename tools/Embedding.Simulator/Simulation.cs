@@ -143,6 +143,16 @@ public static class ElasticSimulation
         var standby = Enumerable.Range(0, o.Standby?.Replicas ?? 0).Select(_ => new Replica(0, 0, cpu: true)).ToList();
         var published = new Queue<double>();  // when cache misses were sent to the queue, for the publish rate
         var cached = new HashSet<long>();
+        // A request reaches the API: a cache hit is answered at once (false); a miss waits on the queue and is published.
+        bool Admit(int i, Queue<int> into, double at)
+        {
+            result.Requests++;
+            result.TokensServed += trace[i].Tokens;
+            if (o.Cache && cached.Contains(trace[i].TextId)) { result.CacheHits++; return false; }
+            into.Enqueue(i);
+            published.Enqueue(at);
+            return true;
+        }
         var policy = o.Policy;
         var elastic = o.FixedReplicas is null;
         for (var i = 0; i < (o.FixedReplicas ?? 0); i++) replicas.Add(new Replica(0, 0));
@@ -198,11 +208,7 @@ public static class ElasticSimulation
                     if (result.Jobs.TryAdd(trace[next].Job, (trace[next].Arrival, trace[next].Arrival))) activeJobs.Add(trace[next].Job);
                     continue;
                 }
-                result.Requests++;
-                result.TokensServed += trace[next].Tokens;
-                if (o.Cache && cached.Contains(trace[next].TextId)) { result.CacheHits++; continue; }
-                queue.Enqueue(next);
-                published.Enqueue(trace[next].Arrival);
+                Admit(next, queue, trace[next].Arrival);
             }
 
             // Requests queued past the API's timeout were answered 503 + Retry-After; their messages expire (time-to-live).
@@ -222,12 +228,8 @@ public static class ElasticSimulation
                     while (pending.Count > 0 && jobInFlight < window)
                     {
                         var i = pending.Dequeue();
-                        result.Requests++;
-                        result.TokensServed += trace[i].Tokens;
-                        if (o.Cache && cached.Contains(trace[i].TextId)) { result.CacheHits++; JobAnswered(i, t); continue; }
-                        jobQueue.Enqueue(i);
-                        published.Enqueue(t);
-                        jobInFlight++;
+                        if (Admit(i, jobQueue, t)) jobInFlight++;
+                        else JobAnswered(i, t);
                     }
                     if (pending.Count == 0) activeJobs.Remove(job);
                 }

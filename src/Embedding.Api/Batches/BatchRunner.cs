@@ -98,7 +98,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         try
         {
             // A cancel that arrived between reading the job and registering it here.
-            if ((await store.GetBatchAsync(job.Id, null, stopping))?.Status == BatchStatus.Cancelling) job.Status = BatchStatus.Cancelling;
+            if (await store.CancelRequestedAsync(job.Id, stopping)) job.Status = BatchStatus.Cancelling;
             if (job.Status == BatchStatus.Validating) await ValidateAsync(job, stopping);
             var expired = job.Status == BatchStatus.InProgress && await ProcessAsync(job, cancel, stopping);
             if (expired) await FinishAsync(job, BatchStatus.Expired, stopping);
@@ -224,7 +224,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
                 await CheckpointAsync(job, output, errors);
                 checkpoint.Restart();
                 // A cancel asked of another API process sharing this storage reaches this runner through the database.
-                if ((await store.GetBatchAsync(job.Id, null, CancellationToken.None))?.Status == BatchStatus.Cancelling) await cancel.CancelAsync();
+                if (await store.CancelRequestedAsync(job.Id, CancellationToken.None)) await cancel.CancelAsync();
             }
         }
 
@@ -294,7 +294,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         {
             var (result, failure) = await service.EmbedAsync(request!, ct, EmbedPriority.Batch);
             if (failure is null)
-                return new LineOutcome(true, await OutputLineAsync(job, customId, 200, w => EmbeddingsApi.WriteEmbeddingsAsync(w, request!, result!)), request!.Model.Name);
+                return new LineOutcome(true, await OutputLineAsync(job, customId, (200, w => EmbeddingsApi.WriteEmbeddingsAsync(w, request!, result!))), request!.Model.Name);
             if (failure.Status != StatusCodes.Status503ServiceUnavailable) return await ErrorLineAsync(job, customId, failure, request!.Model.Name);
             // No worker answered (scaled to zero and starting, broker down): wait and send again, until cancel or expiry.
             logger.LogDebug("Batch {Batch} line {Line}: {Reason}; retrying", job.Id, line.Number, failure.Message);
@@ -303,10 +303,14 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
     }
 
     private static async Task<LineOutcome> ErrorLineAsync(BatchJob job, string customId, OpenAIError error, string? model) =>
-        new(false, await OutputLineAsync(job, customId, error.Status, w => { error.WriteTo(w); return Task.CompletedTask; }), model);
+        new(false, await OutputLineAsync(job, customId, (error.Status, w => { error.WriteTo(w); return Task.CompletedTask; })), model);
 
-    /// <summary>OpenAI's output line: <c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c>.</summary>
-    private static async Task<byte[]> OutputLineAsync(BatchJob job, string customId, int status, Func<Utf8JsonWriter, Task> writeBody)
+    /// <summary>
+    /// OpenAI's output line: <c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c> for a line
+    /// that was answered, <c>"response":null,"error":{"code","message"}</c> for one that never ran.
+    /// </summary>
+    private static async Task<byte[]> OutputLineAsync(BatchJob job, string customId, (int Status, Func<Utf8JsonWriter, Task> WriteBody)? response,
+                                                      (string Code, string Message)? notRun = null)
     {
         var buffer = new ArrayBufferWriter<byte>(1024);
         await using (var w = new Utf8JsonWriter(buffer))
@@ -315,13 +319,24 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             w.WriteStartObject();
             w.WriteString("id", $"batch_req_{id}");
             w.WriteString("custom_id", customId);
-            w.WriteStartObject("response");
-            w.WriteNumber("status_code", status);
-            w.WriteString("request_id", $"req_{id}");
-            w.WritePropertyName("body");
-            await writeBody(w);
-            w.WriteEndObject();
-            w.WriteNull("error");
+            if (response is { } r)
+            {
+                w.WriteStartObject("response");
+                w.WriteNumber("status_code", r.Status);
+                w.WriteString("request_id", $"req_{id}");
+                w.WritePropertyName("body");
+                await r.WriteBody(w);
+                w.WriteEndObject();
+            }
+            else w.WriteNull("response");
+            if (notRun is { } e)
+            {
+                w.WriteStartObject("error");
+                w.WriteString("code", e.Code);
+                w.WriteString("message", e.Message);
+                w.WriteEndObject();
+            }
+            else w.WriteNull("error");
             w.WriteEndObject();
         }
         buffer.Write("\n"u8);
@@ -341,21 +356,8 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             {
                 using var doc = JsonDocument.Parse(line.Bytes);
                 var customId = doc.RootElement.GetProperty("custom_id").GetString()!;
-                var buffer = new ArrayBufferWriter<byte>(256);
-                await using (var w = new Utf8JsonWriter(buffer))
-                {
-                    w.WriteStartObject();
-                    w.WriteString("id", $"batch_req_{RequestId(job, customId)}");
-                    w.WriteString("custom_id", customId);
-                    w.WriteNull("response");
-                    w.WriteStartObject("error");
-                    w.WriteString("code", "batch_expired");
-                    w.WriteString("message", "This request could not be executed before the completion window expired.");
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                }
-                buffer.Write("\n"u8);
-                await errors.WriteAsync(buffer.WrittenMemory);
+                await errors.WriteAsync(await OutputLineAsync(job, customId, response: null,
+                    ("batch_expired", "This request could not be executed before the completion window expired.")));
                 job.FailedCount++;
                 metrics.BatchRequest(null, succeeded: false);
             }
@@ -385,7 +387,6 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         job.OutputBytes = output.Length;
         job.ErrorBytes = errors.Length;
         await store.SaveAsync(job, CancellationToken.None);
-        metrics.BatchJobRunning(job);
     }
 
     /// <summary>The committed output and errors become files of their own; the job reaches its final state.</summary>

@@ -179,14 +179,20 @@ public sealed class BatchStore
         return await ReadBatchesAsync(command, ct);
     }
 
-    /// <summary>Marks a job for cancelling; the runner does the rest. False where the job is unknown to this owner.</summary>
-    public async Task<bool> RequestCancelAsync(string id, string owner, CancellationToken ct)
+    /// <summary>Marks an open job of this owner for cancelling; the runner does the rest.</summary>
+    public async Task RequestCancelAsync(string id, string owner, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
         await ExecuteAsync(db, "UPDATE batches SET cancel_requested_at = @now WHERE id = @id AND owner = @owner AND open = 1 AND cancel_requested_at IS NULL",
             ("@id", id), ("@owner", owner), ("@now", Now()));
-        await using var command = Command(db, "SELECT count(*) FROM batches WHERE id = @id AND owner = @owner", ("@id", id), ("@owner", owner));
-        return (long)(await command.ExecuteScalarAsync(ct))! > 0;
+    }
+
+    /// <summary>Whether a cancel was asked for this job (by any API process sharing the store).</summary>
+    public async Task<bool> CancelRequestedAsync(string id, CancellationToken ct)
+    {
+        await using var db = await OpenAsync(ct);
+        await using var command = Command(db, "SELECT cancel_requested_at IS NOT NULL FROM batches WHERE id = @id", ("@id", id));
+        return await command.ExecuteScalarAsync(ct) is long requested && requested == 1;
     }
 
     private static async Task<List<BatchJob>> ReadBatchesAsync(SqliteCommand command, CancellationToken ct)

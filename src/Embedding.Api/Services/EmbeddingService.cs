@@ -122,7 +122,8 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
         /// <summary>Texts whose own vector is now cached under their own key (never a reused neighbour's).</summary>
         public void Remember(IEnumerable<int> slots, string[] keys)
         {
-            foreach (var s in slots) if (Fingerprint(s) is { } f) index.Add(_scope, f, keys[s]);
+            // Cache hits are mostly texts remembered before: skip them before paying for a fingerprint on every request.
+            foreach (var s in slots) if (!index.Contains(keys[s]) && Fingerprint(s) is { } f) index.Add(_scope, f, keys[s]);
         }
     }
 

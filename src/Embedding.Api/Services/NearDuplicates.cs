@@ -81,6 +81,9 @@ public sealed class NearDuplicateIndex
 
     public int Count { get { lock (_lock) return _byKey.Count; } }
 
+    /// <summary>Whether the text cached under this key is remembered already (then its fingerprint need not be computed).</summary>
+    public bool Contains(string key) { lock (_lock) return _byKey.ContainsKey(key); }
+
     /// <summary>The cache key of the closest remembered text within the threshold, and its distance; null if none.</summary>
     public (string Key, int Distance)? Find(string scope, ulong fingerprint)
     {
