@@ -30,8 +30,17 @@ public sealed class ScalingPolicy
     /// <summary>How often the queue is read.</summary>
     public int PollingIntervalSeconds { get; set; } = 2;
 
-    /// <summary>How long a tier stays up after its queue last held anything, before it scales in.</summary>
+    /// <summary>How long a tier's last replica stays up after its queue last needed it, before the tier scales to zero (KEDA's <c>cooldownPeriod</c>).</summary>
     public int CooldownSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// How long a replica beyond the first stays up after the queue last needed it (the HPA's scale-down stabilisation
+    /// window); null = <see cref="CooldownSeconds"/>. Extra replicas carry peaks and bursts only, so they can leave sooner
+    /// than the last one, whose leaving means a cold start for the next request.
+    /// </summary>
+    public int? ScaleInSeconds { get; set; }
+
+    public int ScaleInWindowSeconds => ScaleInSeconds ?? CooldownSeconds;
 
     /// <summary>The longest a replica may take to load its model and become ready; a starting replica is never scaled away.</summary>
     public int StartupSeconds { get; set; } = 60;
@@ -51,23 +60,27 @@ public sealed class ScalingPolicy
     }
 
     /// <summary>
-    /// The replicas a tier should run. Up at once to what the queue needs (<see cref="NeededFor"/>); down only once
-    /// the queue has not needed the current count for the cooldown (<paramref name="sinceCurrentWasNeeded"/>: for one
-    /// replica, the time since the queue was last active), as KEDA's cooldown and the HPA's scale-down window do, so
-    /// a burst's tail does not flap replicas. No more replicas are added while some are still starting (the queue a cold
-    /// start builds is theirs to drain). Never below <see cref="MinReplicas"/>, never above <see cref="MaxReplicas"/>,
-    /// and replicas still starting (loading their model) are never scaled away.
+    /// The replicas a tier should run. Up at once to what the queue needs (<see cref="NeededFor"/>); down only to the most
+    /// replicas the queue needed within their window (<paramref name="sinceNeeded"/>(k): time since k replicas were last
+    /// needed): the cooldown for the last replica, <see cref="ScaleInWindowSeconds"/> for the others, as KEDA's cooldown
+    /// and the HPA's scale-down window do, so a burst's tail does not flap replicas. No more replicas are added while some
+    /// are still starting (the queue a cold start builds is theirs to drain). Never below <see cref="MinReplicas"/>, never
+    /// above <see cref="MaxReplicas"/>, and replicas still starting (loading their model) are never scaled away.
     /// </summary>
-    public int DesiredReplicas(int queueDepth, int currentReplicas, TimeSpan sinceCurrentWasNeeded, int startingReplicas = 0, double messageRate = 0)
+    public int DesiredReplicas(int queueDepth, int currentReplicas, Func<int, TimeSpan> sinceNeeded, int startingReplicas = 0, double messageRate = 0)
     {
         var needed = NeededFor(queueDepth, messageRate);
-        var desired = needed >= currentReplicas || sinceCurrentWasNeeded < TimeSpan.FromSeconds(CooldownSeconds)
-            ? Math.Max(needed, currentReplicas)
-            : needed;
+        var held = Enumerable.Range(1, Math.Max(0, currentReplicas))
+            .LastOrDefault(k => sinceNeeded(k) < TimeSpan.FromSeconds(k == 1 ? CooldownSeconds : ScaleInWindowSeconds));
+        var desired = Math.Max(needed, held);
         // While replicas load their model the queue grows by itself; wait for them before adding more (from zero, start one).
         if (startingReplicas > 0 && desired > currentReplicas) desired = currentReplicas;
         return Math.Clamp(Math.Max(desired, startingReplicas), MinReplicas, MaxReplicas);
     }
+
+    /// <summary><see cref="DesiredReplicas(int, int, Func{int, TimeSpan}, int, double)"/> where every count up to the current one was last needed at the same time.</summary>
+    public int DesiredReplicas(int queueDepth, int currentReplicas, TimeSpan sinceCurrentWasNeeded, int startingReplicas = 0, double messageRate = 0) =>
+        DesiredReplicas(queueDepth, currentReplicas, _ => sinceCurrentWasNeeded, startingReplicas, messageRate);
 
     /// <summary>
     /// One autoscaler poll: records what the queue needs now, decides, and counts replicas asked for as needed (the
@@ -76,7 +89,7 @@ public sealed class ScalingPolicy
     public int Decide(int queueDepth, int currentReplicas, int startingReplicas, ReplicaNeeds needs, double nowSeconds, double messageRate = 0)
     {
         needs.Observe(NeededFor(queueDepth, messageRate), nowSeconds);
-        var desired = DesiredReplicas(queueDepth, currentReplicas, needs.SinceNeeded(currentReplicas, nowSeconds), startingReplicas, messageRate);
+        var desired = DesiredReplicas(queueDepth, currentReplicas, k => needs.SinceNeeded(k, nowSeconds), startingReplicas, messageRate);
         if (desired > currentReplicas) needs.Observe(desired, nowSeconds);
         return desired;
     }
@@ -92,6 +105,7 @@ public sealed class ScalingPolicy
         MaxReplicas = tier.MaxReplicas ?? MaxReplicas,
         PollingIntervalSeconds = tier.PollingIntervalSeconds ?? PollingIntervalSeconds,
         CooldownSeconds = tier.CooldownSeconds ?? CooldownSeconds,
+        ScaleInSeconds = tier.ScaleInSeconds ?? ScaleInSeconds,
         StartupSeconds = tier.StartupSeconds ?? StartupSeconds,
     };
 
@@ -104,6 +118,7 @@ public sealed class ScalingPolicy
         if (MaxReplicas < Math.Max(1, MinReplicas)) yield return "Scaling:MaxReplicas must be at least 1 and at least MinReplicas.";
         if (PollingIntervalSeconds < 1) yield return "Scaling:PollingIntervalSeconds must be at least 1.";
         if (StartupSeconds < 1) yield return "Scaling:StartupSeconds must be at least 1.";
+        if (ScaleInSeconds < 0) yield return "Scaling:ScaleInSeconds cannot be negative.";
         // A replica that scaled up for a request must outlive its own model load, or it would be stopped before serving.
         if (CooldownSeconds < StartupSeconds)
             yield return "Scaling:CooldownSeconds must be at least StartupSeconds, so a replica still loading its model is never scaled away.";
@@ -121,6 +136,7 @@ public sealed class ScalingOverrides
     public int? MaxReplicas { get; set; }
     public int? PollingIntervalSeconds { get; set; }
     public int? CooldownSeconds { get; set; }
+    public int? ScaleInSeconds { get; set; }
     public int? StartupSeconds { get; set; }
 }
 

@@ -32,7 +32,7 @@ public sealed class KubernetesTests
             Assert.Equal(policy.PollingIntervalSeconds, scaled["pollingInterval"]!.GetValue<int>());
             Assert.Equal(policy.CooldownSeconds, scaled["cooldownPeriod"]!.GetValue<int>());
             Assert.Equal(policy.StartupSeconds, scaled["initialCooldownPeriod"]!.GetValue<int>());
-            Assert.Equal(policy.CooldownSeconds, scaled["advanced"]!["horizontalPodAutoscalerConfig"]!["behavior"]!["scaleDown"]!["stabilizationWindowSeconds"]!.GetValue<int>());
+            Assert.Equal(policy.ScaleInWindowSeconds, scaled["advanced"]!["horizontalPodAutoscalerConfig"]!["behavior"]!["scaleDown"]!["stabilizationWindowSeconds"]!.GetValue<int>());
 
             var triggers = scaled["triggers"]!.AsArray();
             Assert.Equal(policy.TargetMessageRate > 0 ? 2 : 1, triggers.Count);
@@ -134,10 +134,11 @@ public sealed class KubernetesTests
     public async Task Scaling_values_come_from_configuration()
     {
         var objects = await PublishAndValidateAsync("--Embedding:Scaling:MaxReplicas=7", "--Embedding:Scaling:TargetQueueLength=33",
-                                                    "--Embedding:Scaling:CooldownSeconds=300");
+                                                    "--Embedding:Scaling:CooldownSeconds=300", "--Embedding:Scaling:ScaleInSeconds=90");
         var spec = Find(objects, "ScaledObject", "worker-qwen3-embedding-tiny-test")["spec"]!;
         Assert.Equal(7, spec["maxReplicaCount"]!.GetValue<int>());
         Assert.Equal(300, spec["cooldownPeriod"]!.GetValue<int>());
+        Assert.Equal(90, spec["advanced"]!["horizontalPodAutoscalerConfig"]!["behavior"]!["scaleDown"]!["stabilizationWindowSeconds"]!.GetValue<int>());
         Assert.Equal("33", spec["triggers"]![0]!["metadata"]!["value"]!.GetValue<string>());
     }
 

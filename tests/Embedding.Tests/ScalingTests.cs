@@ -34,6 +34,22 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(expected, Policy.DesiredReplicas(depth, current, TimeSpan.FromSeconds(idleSeconds), starting));
 
     [Theory]
+    // seconds since the queue last needed 1, 2 and 3 replicas -> desired, with 3 running and nothing queued now
+    [InlineData(10, 10, 10, 3)]      // all needed lately: hold
+    [InlineData(10, 10, 40, 2)]      // three not needed for the scale-in window (30 s): down to two
+    [InlineData(10, 40, 40, 1)]      // two neither: down to the last replica, which keeps its own cooldown
+    [InlineData(59, 400, 400, 1)]    // the last replica stays for the cooldown (60 s)
+    [InlineData(60, 400, 400, 0)]    // then leaves
+    public void Extra_replicas_leave_after_the_scale_in_window_the_last_after_the_cooldown(int since1, int since2, int since3, int expected)
+    {
+        var policy = new ScalingPolicy { TargetQueueLength = 10, MaxReplicas = 4, CooldownSeconds = 60, ScaleInSeconds = 30, StartupSeconds = 30 };
+        var since = new[] { 0, since1, since2, since3 };
+        Assert.Equal(expected, policy.DesiredReplicas(0, 3, k => TimeSpan.FromSeconds(since[k])));
+        // Unset, the scale-in window is the cooldown.
+        Assert.Equal(60, new ScalingPolicy { CooldownSeconds = 60 }.ScaleInWindowSeconds);
+    }
+
+    [Theory]
     [InlineData(0, 0.5, 0)]    // a trickle below the rate's activation, nothing waiting: stays at zero
     [InlineData(0, 2.0, 1)]    // messages flow though the queue reads empty (a GPU drains it in milliseconds): one replica
     [InlineData(0, 120.0, 3)]  // 120 messages/s at 50 per replica
@@ -59,11 +75,12 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
     public void Invalid_policies_are_rejected_with_reasons()
     {
         Assert.Empty(new ScalingPolicy().Validate());
-        var errors = new ScalingPolicy { TargetQueueLength = 0, MaxReplicas = 0, PollingIntervalSeconds = 0, CooldownSeconds = 10, StartupSeconds = 60 }.Validate().ToList();
+        var errors = new ScalingPolicy { TargetQueueLength = 0, MaxReplicas = 0, PollingIntervalSeconds = 0, CooldownSeconds = 10, StartupSeconds = 60, ScaleInSeconds = -1 }.Validate().ToList();
         Assert.Contains(errors, e => e.Contains("TargetQueueLength"));
         Assert.Contains(errors, e => e.Contains("MaxReplicas"));
         Assert.Contains(errors, e => e.Contains("PollingIntervalSeconds"));
         Assert.Contains(errors, e => e.Contains("never scaled away"));
+        Assert.Contains(errors, e => e.Contains("ScaleInSeconds"));
     }
 
     /// <summary>

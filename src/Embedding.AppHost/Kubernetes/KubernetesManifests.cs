@@ -213,8 +213,8 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
                 {
                     HorizontalPodAutoscalerConfig = new HorizontalPodAutoscalerConfig
                     {
-                        // Between 1 and N replicas the HPA scales in only after the cooldown, as the local autoscaler does.
-                        Behavior = new V2HorizontalPodAutoscalerBehavior { ScaleDown = new V2HPAScalingRules { StabilizationWindowSeconds = policy.CooldownSeconds } },
+                        // Between 1 and N replicas the HPA scales in after the policy's scale-in window, as the local autoscaler does.
+                        Behavior = new V2HorizontalPodAutoscalerBehavior { ScaleDown = new V2HPAScalingRules { StabilizationWindowSeconds = policy.ScaleInWindowSeconds } },
                     },
                 },
                 Triggers = RabbitMqTriggers(scaling.Queue, policy, auth),
