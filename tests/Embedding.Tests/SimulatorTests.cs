@@ -78,6 +78,23 @@ public sealed class SimulatorTests
     }
 
     /// <summary>
+    /// The clairvoyant bound: the replica the poll at 1 s asks for has been up since 1 - 5 = -4 s (started ahead by an
+    /// autoscaler that knew), serves at once (0.51 s: the poll's delay), and stops 10 s after the queue last needed it
+    /// (at 1 s): 15 GPU-seconds, as the real policy's, but no request waits for a model load.
+    /// </summary>
+    [Fact]
+    public void The_clairvoyant_bound_bills_the_cold_start_but_no_request_waits_for_it()
+    {
+        var policy = new ScalingPolicy { TargetQueueLength = 1, MaxReplicas = 1, PollingIntervalSeconds = 1, CooldownSeconds = 10, StartupSeconds = 5 };
+        var r = ElasticSimulation.Run([new(0.5, 100, 1)], new SimulationOptions { Policy = policy, ColdStartSeconds = 5, Latency = Gpu, Clairvoyant = true });
+
+        Assert.Equal(1, r.ColdStarts);
+        Assert.Equal(0, r.WaitedOnColdStart);
+        Assert.Equal(0.51, Assert.Single(r.WarmLatencies), 9);
+        Assert.Equal(15, r.GpuSeconds, 9);
+    }
+
+    /// <summary>
     /// A CPU standby (0.1 s floor, 320 tokens/s: a 320-token request takes 1.1 s) serves sparse requests one at a time;
     /// the GPU, activated only above 3 waiting messages or 1 message/s, never starts. Billed: the standby all day, no GPU.
     /// </summary>
@@ -150,5 +167,19 @@ public sealed class SimulatorTests
         var night = a.Count(r => r.Arrival < 5 * 3600);
         var morning = a.Count(r => r.Arrival >= 10 * 3600 && r.Arrival < 11 * 3600);
         Assert.True(night < morning / 20.0, $"night {night} vs one morning hour {morning}");
+    }
+
+    [Fact]
+    public void The_office_day_carries_its_load_within_office_hours()
+    {
+        var options = DiurnalTraceOptions.OfficeDay with { MeanTokensPerSecond = 500 };
+        var day = DiurnalTrace.Generate(options);
+
+        Assert.InRange(day.Sum(r => (double)r.Tokens) / options.DaySeconds, 450, 550);
+        var office = day.Count(r => r.Arrival >= 8 * 3600 && r.Arrival < 18 * 3600);
+        Assert.True(office > 0.995 * day.Count, $"{day.Count - office} of {day.Count} requests outside 08:00-18:00");
+        var lunch = day.Count(r => r.Arrival >= 12.5 * 3600 && r.Arrival < 13 * 3600);
+        var morning = day.Count(r => r.Arrival >= 10.25 * 3600 && r.Arrival < 10.75 * 3600);
+        Assert.True(lunch < 0.8 * morning, $"lunch {lunch} vs morning {morning}");
     }
 }

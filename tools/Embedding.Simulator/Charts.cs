@@ -5,8 +5,8 @@ namespace Embedding.Simulator;
 
 public static class Charts
 {
-    /// <summary>Offered load per minute (tokens/s) and GPU replicas billed over the day, elastic against fixed.</summary>
-    public static void LoadAndReplicas(IReadOnlyList<TraceRequest> trace, SimulationResult elastic, SimulationResult fixedReplicas, string path, string title)
+    /// <summary>Offered load per minute (tokens/s) and GPU replicas billed over the day, elastic runs against fixed.</summary>
+    public static void LoadAndReplicas(IReadOnlyList<TraceRequest> trace, IReadOnlyList<(string Label, SimulationResult Result)> elasticRuns, SimulationResult fixedReplicas, string path, string title)
     {
         var (hours, load) = LoadPerMinute(trace);
         var plot = new Plot();
@@ -15,14 +15,19 @@ public static class Charts
         loadLine.MarkerSize = 0;
         loadLine.LineWidth = 1;
 
-        var steps = elastic.Replicas.Select(r => r.Time / 3600).Append(24.0).ToArray();
-        var counts = elastic.Replicas.Select(r => (double)r.Replicas).Append(elastic.Replicas[^1].Replicas).ToArray();
-        var replicas = plot.Add.Scatter(steps, counts);
-        replicas.ConnectStyle = ConnectStyle.StepHorizontal;
-        replicas.LegendText = "elastic: GPU replicas (right axis)";
-        replicas.MarkerSize = 0;
-        replicas.LineWidth = 2;
-        replicas.Axes.YAxis = plot.Axes.Right;
+        var most = 1.0;
+        foreach (var (label, elastic) in elasticRuns)
+        {
+            var steps = elastic.Replicas.Select(r => r.Time / 3600).Append(24.0).ToArray();
+            var counts = elastic.Replicas.Select(r => (double)r.Replicas).Append(elastic.Replicas[^1].Replicas).ToArray();
+            most = Math.Max(most, counts.Max());
+            var replicas = plot.Add.Scatter(steps, counts);
+            replicas.ConnectStyle = ConnectStyle.StepHorizontal;
+            replicas.LegendText = $"{label}: GPU replicas (right axis)";
+            replicas.MarkerSize = 0;
+            replicas.LineWidth = 2;
+            replicas.Axes.YAxis = plot.Axes.Right;
+        }
 
         var fixedLine = plot.Add.Scatter(new[] { 0.0, 24.0 }, new[] { (double)fixedReplicas.Replicas[0].Replicas, fixedReplicas.Replicas[0].Replicas });
         fixedLine.LegendText = "fixed: GPU replicas (right axis)";
@@ -35,7 +40,7 @@ public static class Charts
         plot.Axes.Left.Label.Text = "thousand tokens/s";
         plot.Axes.Right.Label.Text = "GPU replicas";
         plot.Axes.SetLimitsX(0, 24);
-        plot.Axes.SetLimitsY(0, Math.Max(1, counts.Max()) + 0.5, plot.Axes.Right);
+        plot.Axes.SetLimitsY(0, most + 0.5, plot.Axes.Right);
         plot.ShowLegend(Alignment.UpperLeft);
         plot.SavePng(path, 1400, 560);
     }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Configuration;
 // Elastic-cost simulator: one generated day of traffic through "fixed GPUs" and "elastic" (the AppHost's real scaling
 // policy for the 4B tier), with the GPU latency model from the anchors. Writes a markdown report, a CSV and a PNG.
 //   dotnet run --project tools/Embedding.Simulator -c Release -- [--out DIR] [--price 3] [--cold-start 45] [--repeat 0.3] [--tier qwen3-embedding-4b]
+//     [--trace your-day.csv]   (arrival_seconds,tokens,text_id: replays that day instead of the three generated ones)
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var options = Args.Parse(args);
 var root = FindRepoRoot();
@@ -23,15 +24,22 @@ var batchTokens = int.Parse(tier["MaxBatchTokens"] ?? "8192");
 Directory.CreateDirectory(outDir);
 var date = DateTime.UtcNow.ToString("yyyy-MM-dd");
 var report = new StringBuilder();
-foreach (var (profile, traceOptions) in new[]
+var traceFile = options.GetValueOrDefault("trace");
+var days = traceFile is not null
+    ? [($"trace {Path.GetFileNameWithoutExtension(traceFile)}", (DiurnalTraceOptions?)null)]
+    : new (string, DiurnalTraceOptions?)[]
+    {
+        ("interactive day", new DiurnalTraceOptions { RepeatRatio = repeat }),
+        ("indexing day", DiurnalTraceOptions.IndexingDay with { RepeatRatio = repeat }),
+        ("office day", DiurnalTraceOptions.OfficeDay with { RepeatRatio = repeat }),
+    };
+foreach (var (profile, traceOptions) in days)
 {
-    ("interactive day", new DiurnalTraceOptions { RepeatRatio = repeat }),
-    ("indexing day", DiurnalTraceOptions.IndexingDay with { RepeatRatio = repeat }),
-})
-{
-    Console.WriteLine($"{profile}: generating (mean {traceOptions.MeanTokensPerSecond:N0} tokens/s, {repeat:P0} repeats, seed {traceOptions.Seed}) ...");
-    var trace = DiurnalTrace.Generate(traceOptions);
+    Console.WriteLine(traceOptions is null ? $"{profile}: reading {traceFile} ..."
+        : $"{profile}: generating (mean {traceOptions.MeanTokensPerSecond:N0} tokens/s, {repeat:P0} repeats, seed {traceOptions.Seed}) ...");
+    var trace = traceOptions is null ? DiurnalTrace.ReadCsv(traceFile!) : DiurnalTrace.Generate(traceOptions);
     Console.WriteLine($"{trace.Count:N0} requests, {trace.Sum(r => (long)r.Tokens):N0} tokens");
+    var hasJobs = traceOptions is { JobStartHours.Length: > 0 };
 
     var baseOptions = new SimulationOptions { Policy = policy, ColdStartSeconds = coldStart, MaxBatchTokens = batchTokens };
     SimulationResult Simulate(string label, SimulationOptions o)
@@ -53,7 +61,7 @@ foreach (var (profile, traceOptions) in new[]
     var elasticStandby = Simulate("elastic + CPU standby", baseOptions with { Policy = standbyPolicy, Standby = new StandbyCpu() });
     var fixedNoCache = Simulate("fixed 1, no cache", baseOptions with { FixedReplicas = 1, Cache = false });
     // The bulk jobs submitted through /v1/batches instead of streamed: released by the batch runner at the lower priority.
-    var asBatchJobs = traceOptions.JobStartHours.Length == 0 ? [] : new List<(string Name, SimulationResult Result)>
+    var asBatchJobs = !hasJobs ? [] : new List<(string Name, SimulationResult Result)>
     {
         ("elastic, jobs as batch jobs", Simulate("elastic, jobs as batch jobs", baseOptions with { JobsAsBatches = true })),
         ("elastic + CPU standby, jobs as batch jobs", Simulate("elastic + CPU standby, jobs as batch jobs",
@@ -84,16 +92,46 @@ foreach (var (profile, traceOptions) in new[]
                     baseOptions with { Policy = p, Standby = standby ? new StandbyCpu() : null })));
             }
 
+    // Cold start (measured lean worker ~25 s, bench/results/cold-start-4b-*.json; the default; a model read from a network
+    // share) against headroom and the scale-in window of replicas beyond the first, all with the CPU standby.
+    var coldSweep = new List<(double ColdStart, double Rate, int ScaleIn, SimulationResult Result)>();
+    foreach (var cold in new[] { 25, coldStart, 90 })
+        foreach (var rate in new[] { 60.0, 120 })
+            foreach (var scaleIn in new[] { standbyPolicy.CooldownSeconds, 60 })
+            {
+                var p = standbyPolicy.For(new ScalingOverrides { TargetMessageRate = rate, ScaleInSeconds = scaleIn });
+                coldSweep.Add((cold, rate, scaleIn, Simulate($"cold start {cold} s, rate {rate}/s, scale-in {scaleIn} s",
+                    baseOptions with { Policy = p, Standby = new StandbyCpu(), ColdStartSeconds = cold })));
+            }
+
+    // The floor: the same standby and triggers, replicas ready when asked for (billed from a cold start earlier), idle
+    // no longer than a cold start costs; bulk jobs streamed and, where the day has them, as batch jobs.
+    var floor = new List<(double ColdStart, double Rate, bool BatchJobs, SimulationResult Result)>();
+    foreach (var cold in new[] { 25, coldStart })
+        foreach (var rate in new[] { 120.0, 150 })
+            foreach (var batchJobs in hasJobs ? new[] { false, true } : [false])
+            {
+                var window = (int)Math.Ceiling(cold);
+                var p = standbyPolicy.For(new ScalingOverrides { TargetMessageRate = rate, CooldownSeconds = window, StartupSeconds = window, ScaleInSeconds = window });
+                floor.Add((cold, rate, batchJobs, Simulate($"clairvoyant, cold start {cold} s, rate {rate}/s{(batchJobs ? ", jobs as batch jobs" : "")}",
+                    baseOptions with { Policy = p, Standby = new StandbyCpu(), ColdStartSeconds = cold, Clairvoyant = true, JobsAsBatches = batchJobs })));
+            }
+
     var slug = profile.Replace(' ', '-');
     var chart = Path.Combine(outDir, $"elastic-cost-{date}-{slug}.png");
     var csv = Path.Combine(outDir, $"elastic-cost-{date}-{slug}.csv");
-    Charts.LoadAndReplicas(trace, elastic, fixedOne, chart, $"One simulated {profile}: load and GPU replicas");
+    Charts.LoadAndReplicas(trace, [("elastic (policy)", elastic), ("elastic + CPU standby", elasticStandby)], fixedOne, chart, $"One simulated {profile}: load and GPU replicas");
     Charts.WriteMinuteCsv(trace, elastic, csv);
     report.AppendLine(Report.Markdown(profile, date, trace, traceOptions, policy, tierName, coldStart, batchTokens, price,
         fixedOne, fixedTwo, fixedThree, elastic, elasticNoCache, fixedNoCache, elasticStandby, new StandbyCpu(), asBatchJobs, sweep, headroom, Path.GetFileName(chart), Path.GetFileName(csv)));
+    // The verdict weighs every real policy run at this report's cold start.
+    var policyRuns = new[] { elastic, elasticStandby }.Concat(asBatchJobs.Select(b => b.Result)).Concat(sweep.Select(x => x.Result))
+        .Concat(headroom.Select(h => h.Result)).Concat(coldSweep.Where(c => c.ColdStart == coldStart).Select(c => c.Result));
+    report.AppendLine(Report.ColdStartAndFloor(profile, fixedOne, Report.SmallestFleet(fixedOne, fixedTwo, fixedThree).Fleet, price, standbyPolicy, coldSweep, floor, policyRuns));
 }
-var md = Path.Combine(outDir, $"elastic-cost-{date}.md");
-File.WriteAllText(md, $"# Elastic cost, {date}\n\nCommand: `dotnet run --project tools/Embedding.Simulator -c Release` (deterministic: seeded traces, event-driven simulation).\n\n" + report);
+var md = Path.Combine(outDir, traceFile is null ? $"elastic-cost-{date}.md" : $"elastic-cost-{date}-{days[0].Item1.Replace(' ', '-')}.md");
+File.WriteAllText(md, $"# Elastic cost, {date}\n\nCommand: `dotnet run --project tools/Embedding.Simulator -c Release{(traceFile is null ? "" : $" -- --trace {Path.GetFileName(traceFile)}")}` " +
+                      "(deterministic: seeded traces, event-driven simulation).\n\n" + report);
 Console.WriteLine($"wrote {md}");
 
 static string FindRepoRoot()

@@ -7,14 +7,15 @@ public static class Report
 {
     private const double OpenAISmall = 0.02, OpenAILarge = 0.13, HostedQwen4B = 0.02;
 
-    public static string Markdown(string profile, string date, IReadOnlyList<TraceRequest> trace, DiurnalTraceOptions traceOptions, ScalingPolicy policy,
+    private static string Ms(double seconds) => $"{seconds * 1000:F0} ms";
+
+    public static string Markdown(string profile, string date, IReadOnlyList<TraceRequest> trace, DiurnalTraceOptions? traceOptions, ScalingPolicy policy,
         string tier, double coldStart, int batchTokens, double price,
         SimulationResult fixedOne, SimulationResult fixedTwo, SimulationResult fixedThree, SimulationResult elastic, SimulationResult elasticNoCache, SimulationResult fixedNoCache,
         SimulationResult elasticStandby, StandbyCpu standby, IReadOnlyList<(string Name, SimulationResult Result)> asBatchJobs,
         List<(int Target, int Cooldown, int Activation, SimulationResult Result)> sweep,
         List<(double Rate, int MaxReplicas, bool Standby, SimulationResult Result)> headroom, string chart, string csv)
     {
-        static string Ms(double s) => $"{s * 1000:F0} ms";
         string Row(string name, SimulationResult r) =>
             $"| {name} | {r.GpuHours:F2} | {r.Utilisation:P0} | ${r.Cost(price):F2} | ${r.CostPerMillionTokens(price):F4} | {r.ColdStarts} | {r.WaitedOnColdStart:N0} | " +
             $"{Ms(SimulationResult.Percentile(r.Latencies, 50))} | {Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | " +
@@ -24,11 +25,7 @@ public static class Report
         var s = new StringBuilder();
         s.AppendLine($"## The {profile}");
         s.AppendLine();
-        s.AppendLine($"Trace: {trace.Count:N0} requests, {tokens:N0} tokens; mean {traceOptions.MeanTokensPerSecond:N0} tokens/s (one GPU 18 % busy, as the original deployment).");
-        s.AppendLine(traceOptions.JobStartHours.Length == 0
-            ? $"Interactive traffic: peaks at 10:30 and 14:45, a small evening shoulder, a quiet night ({traceOptions.NightShare:P2} of peak), {traceOptions.Bursts} bursts of {traceOptions.BurstMinutes} min at {traceOptions.BurstMultiplier}x;"
-            : $"{traceOptions.InteractiveShare:P0} of tokens interactive (the same curve, silent night), the rest in {traceOptions.JobStartHours.Length} bulk indexing jobs at {traceOptions.JobTokensPerSecond:N0} tokens/s starting at {string.Join(", ", traceOptions.JobStartHours.Select(h => $"{(int)h:D2}:{(int)(h % 1 * 60):D2}"))};");
-        s.AppendLine($"request sizes log-normal around {traceOptions.MedianTokens} tokens; {traceOptions.RepeatRatio:P0} of requests repeat an earlier text.");
+        s.Append(DescribeTrace(trace, tokens, traceOptions));
         s.AppendLine($"GPU: the anchors' latency model for Qwen3-Embedding-4B on an H100 (floor 8.6 ms, 48k tokens/s, packed batches of up to {batchTokens} tokens);");
         s.AppendLine($"cold start {coldStart} s (container start + model load from a volume), billed. Price: ${price}/GPU-hour (H100 on demand).");
         s.AppendLine($"Elastic policy: the AppHost's own for `{tier}` — {policy.TargetQueueLength} messages per replica, activation > {policy.ActivationQueueLength}, " +
@@ -49,9 +46,7 @@ public static class Report
         s.AppendLine(Row("**elastic + CPU standby**", elasticStandby));
         foreach (var (name, r) in asBatchJobs) s.AppendLine(Row($"**{name}**", r));
         s.AppendLine();
-        // Compare with the smallest fixed fleet that serves the day at interactive latency (p95 under a second).
-        var (fixedName, fixedFleet) = new[] { ("1 GPU", fixedOne), ("2 GPUs", fixedTwo), ("3 GPUs", fixedThree) }
-            .FirstOrDefault(f => SimulationResult.Percentile(f.Item2.Latencies, 95) < 1.0 && f.Item2.TimedOut == 0, ("3 GPUs", fixedThree));
+        var (fixedName, fixedFleet) = SmallestFleet(fixedOne, fixedTwo, fixedThree);
         var ratio = elastic.GpuHours / fixedFleet.GpuHours;
         var warmRatio = SimulationResult.Percentile(elastic.WarmLatencies, 95) / SimulationResult.Percentile(fixedFleet.WarmLatencies, 95);
         s.AppendLine(ReferenceEquals(fixedFleet, fixedOne)
@@ -75,7 +70,7 @@ public static class Report
                      $"Cost per token is GPU price / (tokens/s x utilisation), so the goal needs a GPU price below ${budget / elastic.GpuHours:F2}/h with the elastic policy " +
                      $"(${Math.Max(0, budget - best.StandbySeconds / 3600 * best.StandbyPricePerHour) / best.GpuHours:F2}/h with the CPU standby, whose ${best.StandbySeconds / 3600 * best.StandbyPricePerHour:F2}/day counts too), " +
                      "or several times this day's traffic per GPU-hour; at this volume and price it is not reached by any setup here.");
-        if (asBatchJobs.Count > 0)
+        if (asBatchJobs.Count > 0 && traceOptions is not null)
         {
             var streamedHours = (1 - traceOptions.InteractiveShare) * traceOptions.MeanTokensPerSecond * traceOptions.DaySeconds / traceOptions.JobTokensPerSecond / traceOptions.JobStartHours.Length / 3600;
             var jobs = asBatchJobs.MinBy(b => b.Result.GpuHours).Result;
@@ -93,23 +88,18 @@ public static class Report
         s.AppendLine();
         s.AppendLine($"### {profile}: target, cooldown and activation threshold against cost, cold starts and latency");
         s.AppendLine();
-        s.AppendLine("| messages per replica | cooldown | activation (> messages) | GPU-hours | vs the fixed fleet | cold starts | requests that met a cold start | p95 | p99 | warm p95 | 503 after 60 s |");
-        s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        s.Append(SweepHeader("messages per replica", "cooldown", "activation (> messages)"));
         foreach (var (target, cooldown, activation, r) in sweep)
-            s.AppendLine($"| {target} | {cooldown} s | {activation} | {r.GpuHours:F2} | {r.GpuHours / fixedFleet.GpuHours:P0} | {r.ColdStarts} | {r.WaitedOnColdStart:N0} | " +
-                         $"{Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | {Ms(SimulationResult.Percentile(r.WarmLatencies, 95))} | {r.TimedOut:N0} |");
+            s.AppendLine($"| {target} | {cooldown} s | {activation} | {SweepCells(r, fixedFleet)}");
         s.AppendLine();
         s.AppendLine("Shorter cooldowns save GPU-hours but pay more cold starts; an activation threshold keeps single stray requests");
         s.AppendLine("from waking a GPU at night, at the price of those requests waiting for company (and a cold start).");
         s.AppendLine();
         s.AppendLine($"### {profile}: headroom — messages/s per replica before the rate trigger adds one, max replicas, CPU standby (cooldown {policy.CooldownSeconds} s)");
         s.AppendLine();
-        s.AppendLine("| messages/s per replica | max replicas | CPU standby | GPU-hours | vs the fixed fleet | cold starts | p95 | p99 | warm p95 | warm p95 vs fixed | 503 after 60 s |");
-        s.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        s.Append(SweepHeader("messages/s per replica", "max replicas", "CPU standby"));
         foreach (var (rate, max, withStandby, r) in headroom)
-            s.AppendLine($"| {rate:F0} | {max} | {(withStandby ? "yes" : "no")} | {r.GpuHours:F2} | {r.GpuHours / fixedFleet.GpuHours:P0} | {r.ColdStarts} | " +
-                         $"{Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | {Ms(SimulationResult.Percentile(r.WarmLatencies, 95))} | " +
-                         $"{SimulationResult.Percentile(r.WarmLatencies, 95) / SimulationResult.Percentile(fixedFleet.WarmLatencies, 95):F2} | {r.TimedOut:N0} |");
+            s.AppendLine($"| {rate:F0} | {max} | {(withStandby ? "yes" : "no")} | {SweepCells(r, fixedFleet)}");
         s.AppendLine();
         s.AppendLine("Trusting a replica with more messages/s before adding the next saves GPU-hours until a burst arrives faster than a");
         s.AppendLine($"replica can start ({coldStart} s): then the backlog costs seconds of latency.");
@@ -118,6 +108,106 @@ public static class Report
         s.AppendLine(withinGoal.Result is null ? "No setup here keeps warm p95 within 1.2x of the fixed fleet." :
             $"Within the warm-p95 goal (<= 1.2x) the fewest GPU-hours here are {withinGoal.Result.GpuHours:F1} ({withinGoal.Result.GpuHours / fixedFleet.GpuHours:P0} of the fixed fleet): " +
             $"{withinGoal.Rate:F0} messages/s per replica, at most {withinGoal.MaxReplicas} replicas, {(withinGoal.Standby ? "with" : "without")} the CPU standby.");
+        return s.ToString();
+    }
+
+    /// <summary>A sweep table's header: the knobs varied, then the same result columns for every sweep.</summary>
+    private static string SweepHeader(params string[] knobs)
+    {
+        string[] columns = [.. knobs, "GPU-hours", "vs the fixed fleet", "cold starts", "requests that met a cold start", "p95", "p99", "warm p95", "warm p95 vs fixed", "503 after 60 s"];
+        return $"| {string.Join(" | ", columns)} |\n|{string.Concat(columns.Select(_ => "---|"))}\n";
+    }
+
+    /// <summary>One sweep run's result columns, against the fixed fleet.</summary>
+    private static string SweepCells(SimulationResult r, SimulationResult fixedFleet)
+    {
+        var warm = SimulationResult.Percentile(r.WarmLatencies, 95);
+        return $"{r.GpuHours:F2} | {r.GpuHours / fixedFleet.GpuHours:P0} | {r.ColdStarts} | {r.WaitedOnColdStart:N0} | " +
+               $"{Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | {Ms(warm)} | " +
+               $"{warm / SimulationResult.Percentile(fixedFleet.WarmLatencies, 95):F2} | {r.TimedOut:N0} |";
+    }
+
+    /// <summary>What the day is: the generator's settings, or for a trace read from a file, what it holds.</summary>
+    private static string DescribeTrace(IReadOnlyList<TraceRequest> trace, long tokens, DiurnalTraceOptions? o)
+    {
+        if (o is null)
+        {
+            var seconds = Math.Max(1, trace.Count == 0 ? 0 : trace[^1].Arrival);
+            var repeats = 1 - trace.Select(r => r.TextId).Distinct().Count() / (double)Math.Max(1, trace.Count);
+            return $"Trace: {trace.Count:N0} requests, {tokens:N0} tokens over {seconds / 3600:F1} h; mean {tokens / seconds:N0} tokens/s " +
+                   $"(one 48k-tokens/s GPU {tokens / seconds / 48_000:P0} busy); {repeats:P0} of requests repeat an earlier text.\n";
+        }
+        var curve = o.JobStartHours.Length > 0
+            ? $"{o.InteractiveShare:P0} of tokens interactive (the same curve, silent night), the rest in {o.JobStartHours.Length} bulk indexing jobs at {o.JobTokensPerSecond:N0} tokens/s " +
+              $"starting at {string.Join(", ", o.JobStartHours.Select(h => $"{(int)h:D2}:{(int)(h % 1 * 60):D2}"))};"
+            : (o.Shape == DayShape.OfficeHours
+                ? "Interactive traffic of one office in one time zone: 08:30-17:30 with a morning high and a lunch dip, nothing in the evening, "
+                : "Interactive traffic: peaks at 10:30 and 14:45, a small evening shoulder, ") +
+              $"a quiet night ({o.NightShare:P2} of peak), {o.Bursts} bursts of {o.BurstMinutes} min at {o.BurstMultiplier}x;";
+        return $"Trace: {trace.Count:N0} requests, {tokens:N0} tokens; mean {o.MeanTokensPerSecond:N0} tokens/s (one GPU 18 % busy, as the original deployment).\n" +
+               curve + "\n" +
+               $"request sizes log-normal around {o.MedianTokens} tokens; {o.RepeatRatio:P0} of requests repeat an earlier text.\n";
+    }
+
+    /// <summary>The smallest fixed fleet that serves the day at interactive latency (p95 under a second, nothing past the timeout): what elastic is measured against.</summary>
+    public static (string Name, SimulationResult Fleet) SmallestFleet(SimulationResult one, SimulationResult two, SimulationResult three) =>
+        new[] { ("1 GPU", one), ("2 GPUs", two), ("3 GPUs", three) }
+            .FirstOrDefault(f => SimulationResult.Percentile(f.Item2.Latencies, 95) < 1.0 && f.Item2.TimedOut == 0, ("3 GPUs", three));
+
+    /// <summary>
+    /// How the cold start and the scale-in window move the cost (with the CPU standby), and the floor: what an autoscaler
+    /// that knew the future would pay with the same cold start. Ends with the goal's verdict for the day.
+    /// </summary>
+    public static string ColdStartAndFloor(string profile, SimulationResult fixedOne, SimulationResult fixedFleet, double price, ScalingPolicy standbyPolicy,
+        List<(double ColdStart, double Rate, int ScaleIn, SimulationResult Result)> sweep,
+        List<(double ColdStart, double Rate, bool BatchJobs, SimulationResult Result)> floor,
+        IEnumerable<SimulationResult> everyPolicyRun)
+    {
+        var fixedWarm = SimulationResult.Percentile(fixedFleet.WarmLatencies, 95);
+        double WarmRatio(SimulationResult r) => SimulationResult.Percentile(r.WarmLatencies, 95) / fixedWarm;
+        var s = new StringBuilder();
+        s.AppendLine($"### {profile}: cold start and scale-in window (CPU standby, cooldown for the last replica {standbyPolicy.CooldownSeconds} s, at most {standbyPolicy.MaxReplicas} replicas)");
+        s.AppendLine();
+        s.Append(SweepHeader("cold start", "messages/s per replica", "scale-in window (replicas beyond the first)"));
+        foreach (var (coldStart, rate, scaleIn, r) in sweep)
+            s.AppendLine($"| {coldStart} s | {rate:F0} | {scaleIn} s | {SweepCells(r, fixedFleet)}");
+        s.AppendLine();
+        s.AppendLine("A shorter cold start lets a replica be trusted with more traffic before the next is started (a burst waits less for");
+        s.AppendLine("it); a short scale-in window sends peak replicas home sooner, paid for when the next burst finds them gone (p99).");
+        s.AppendLine();
+        s.AppendLine($"### {profile}: the floor — an autoscaler that knew the future");
+        s.AppendLine();
+        s.AppendLine("Replicas are ready the moment the policy asks for them (as if started one cold start earlier, and billed from then),");
+        s.AppendLine("stay idle no longer than a cold start costs (cooldown and scale-in window = the cold start), with the CPU standby.");
+        s.AppendLine("No request waits for a model to load; what remains is the GPU time this day's traffic needs with this cold start.");
+        s.AppendLine();
+        s.AppendLine("| cold start | messages/s per replica | bulk jobs | GPU-hours | vs the fixed fleet | vs one fixed GPU | p95 | p99 | warm p95 vs fixed |");
+        s.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var (coldStart, rate, batchJobs, r) in floor)
+            s.AppendLine($"| {coldStart} s | {rate:F0} | {(batchJobs ? "batch jobs" : floor.Any(f => f.BatchJobs) ? "streamed" : "none")} | {r.GpuHours:F2} | {r.GpuHours / fixedFleet.GpuHours:P0} | {r.GpuHours / fixedOne.GpuHours:P0} | " +
+                         $"{Ms(SimulationResult.Percentile(r.Latencies, 95))} | {Ms(SimulationResult.Percentile(r.Latencies, 99))} | {WarmRatio(r):F2} |");
+        s.AppendLine();
+        var goal = 0.35 * fixedFleet.GpuHours;
+        var floorWithinGoal = floor.Where(f => WarmRatio(f.Result) <= 1.2).Select(f => f.Result).DefaultIfEmpty(floor[0].Result).Min(r => r.GpuHours);
+        var best = everyPolicyRun.Where(r => WarmRatio(r) <= 1.2 && r.TimedOut == 0 && r.Unserved == 0).MinBy(r => r.GpuHours);
+        s.AppendLine($"**Verdict for the {profile}.** The goal is at most 35 % of the fixed fleet's GPU-hours: {goal:F1} h. " +
+                     $"Knowing the future, with warm p95 within 1.2x, this day still needs {floorWithinGoal:F1} GPU-hours " +
+                     (floorWithinGoal > goal ? "— more than the goal allows: **no autoscaler meets it on this day**; the traffic, not the policy, sets the floor " +
+                                               "(every hour in which more arrives than the CPU standby can serve keeps a GPU up)." :
+                                               "— within the goal, so a policy can meet it.") +
+                     (best is null ? "" : $" The cheapest real policy run in this report within the warm-p95 goal uses {best.GpuHours:F1} GPU-hours " +
+                                          $"({best.GpuHours / fixedFleet.GpuHours:P0} of the fixed fleet, {best.GpuHours / floorWithinGoal:F2}x the floor; p99 {Ms(SimulationResult.Percentile(best.Latencies, 99))}), " +
+                                          $"${best.CostPerMillionTokens(price):F4} per 1M tokens with the standby's cost."));
+        // The price goal at the floor: what $0.02 per 1M tokens buys, less the standby's day, spread over the floor's GPU-hours.
+        var floorRun = floor.Where(f => WarmRatio(f.Result) <= 1.2).Select(f => f.Result).DefaultIfEmpty(floor[0].Result).MinBy(r => r.GpuHours)!;
+        var budget = 0.02 * floorRun.TokensServed / 1e6;
+        var standbyDay = floorRun.StandbySeconds / 3600 * floorRun.StandbyPricePerHour;
+        s.AppendLine();
+        s.AppendLine($"At the floor the day costs ${floorRun.Cost(price):F2} at ${price}/GPU-hour with the standby (${floorRun.CostPerMillionTokens(price):F4} per 1M tokens); " +
+                     $"$0.02 per 1M tokens buys ${budget:F2} for this day, " +
+                     (budget > standbyDay ? $"so the price goal needs GPU-hours at ${(budget - standbyDay) / floorRun.GpuHours:F2} or less." :
+                                            $"less than the standby alone costs (${standbyDay:F2}): with a standby the price goal is out of reach at any GPU price at this volume " +
+                                            "(without one, see the GPU price the elastic policy would need, above)."));
         return s.ToString();
     }
 }

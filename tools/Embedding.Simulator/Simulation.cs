@@ -40,6 +40,13 @@ public sealed record SimulationOptions
     /// Their wait is not a user's: they are not in the latencies; each job's start and end are.
     /// </summary>
     public bool JobsAsBatches { get; init; }
+
+    /// <summary>
+    /// A lower bound, not a policy: replicas are ready the moment the policy asks for them, as if started
+    /// <see cref="ColdStartSeconds"/> earlier by an autoscaler that knew the future (and billed from then). No request
+    /// waits for a model to load, so only the GPU-hours any policy must pay with this cold start remain.
+    /// </summary>
+    public bool Clairvoyant { get; init; }
     public int JobWindowPerReplica { get; init; } = 8;
 }
 
@@ -247,7 +254,7 @@ public static class ElasticSimulation
                 var desired = policy.Decide(depth, active.Count, starting, needs, t, rate);
                 for (var i = active.Count; i < desired; i++)
                 {
-                    replicas.Add(new Replica(t, t + o.ColdStartSeconds));
+                    replicas.Add(o.Clairvoyant ? new Replica(t - o.ColdStartSeconds, t - o.ColdStartSeconds) : new Replica(t, t + o.ColdStartSeconds));
                     result.ColdStarts++;
                 }
                 if (desired > active.Count) result.Replicas.Add((t, replicas.Count));

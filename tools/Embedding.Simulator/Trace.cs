@@ -35,6 +35,9 @@ public sealed record DiurnalTraceOptions
 
     public int Seed { get; init; } = 42;
 
+    /// <summary>The day's curve: two long working-hours peaks with an evening shoulder, or one office's hours only.</summary>
+    public DayShape Shape { get; init; } = DayShape.TwoPeaks;
+
     /// <summary>
     /// Bulk indexing jobs (hours of day they start), sharing the day's tokens with interactive traffic: the interactive
     /// curve carries <see cref="InteractiveShare"/> of them, the jobs the rest, each at <see cref="JobTokensPerSecond"/>.
@@ -44,19 +47,31 @@ public sealed record DiurnalTraceOptions
     public double InteractiveShare { get; init; } = 1.0;
     public double JobTokensPerSecond { get; init; } = 36_000;
 
+    /// <summary>
+    /// One office in one time zone (an internal RAG or search tool): busy 08:30-17:30 with a lunch dip, nothing in the
+    /// evening; the kind of day on which the original deployment's 9.6 GPU-hours are possible at all.
+    /// </summary>
+    public static DiurnalTraceOptions OfficeDay => new() { Shape = DayShape.OfficeHours, BurstMultiplier = 2 };
+
     public static DiurnalTraceOptions IndexingDay => new()
     {
         JobStartHours = [1, 9.5, 13, 17.5, 22], InteractiveShare = 0.3, NightShare = 0, Bursts = 0,
     };
 }
 
+public enum DayShape { TwoPeaks, OfficeHours }
+
 public static class DiurnalTrace
 {
     /// <summary>Relative load at a time of day: two working-hours peaks (10:30, 14:45), a small evening shoulder, a quiet night.</summary>
-    public static double Shape(double hour, double nightShare)
+    /// <summary>Or, for <see cref="DayShape.OfficeHours"/>: 08:30-17:30 with 15-minute edges, a morning high and a lunch dip.</summary>
+    public static double Shape(double hour, double nightShare, DayShape shape = DayShape.TwoPeaks)
     {
         static double Bump(double h, double centre, double width) => Math.Exp(-0.5 * Math.Pow((h - centre) / width, 2));
-        var day = Bump(hour, 10.5, 1.3) + 0.9 * Bump(hour, 14.75, 1.4) + 0.08 * Bump(hour, 20.5, 1.0);
+        static double Rise(double h, double at) => 1 / (1 + Math.Exp(-(h - at) / 0.15));
+        var day = shape == DayShape.OfficeHours
+            ? Rise(hour, 8.5) * Rise(17.5, hour) * (0.8 + 0.2 * Bump(hour, 10.5, 1.5)) * (1 - 0.4 * Bump(hour, 12.75, 0.5))
+            : Bump(hour, 10.5, 1.3) + 0.9 * Bump(hour, 14.75, 1.4) + 0.08 * Bump(hour, 20.5, 1.0);
         return Math.Max(nightShare, day);
     }
 
@@ -73,7 +88,7 @@ public static class DiurnalTrace
         var bursts = Enumerable.Range(0, o.Bursts).Select(_ => (9 + random.NextDouble() * 9) * 3600).ToArray();
         double Rate(double t)
         {
-            var r = Shape(t / 3600 % 24, o.NightShare);
+            var r = Shape(t / 3600 % 24, o.NightShare, o.Shape);
             foreach (var start in bursts) if (t >= start && t < start + o.BurstMinutes * 60) r *= o.BurstMultiplier;
             return r;
         }
