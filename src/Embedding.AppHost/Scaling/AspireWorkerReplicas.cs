@@ -33,8 +33,10 @@ public sealed class AspireWorkerReplicas(IResource worker, ResourceCommandServic
         RunAsync(States().FirstOrDefault(s => !s.Up && s.State != KnownResourceStates.Stopping).Id, KnownResourceCommands.StartCommand, ct);
 
     public Task StopOneAsync(CancellationToken ct) =>
-        // The most recently started replica goes first; an older one is more likely to be warm.
-        RunAsync(States().Where(s => s.Up).OrderByDescending(s => s.StartedAt).FirstOrDefault().Id, KnownResourceCommands.StopCommand, ct);
+        // Ready replicas go before one still loading its model (the policy never asks for fewer replicas than are
+        // starting, so a ready one is there; a short scale-in window could otherwise pick the loading one), and the most
+        // recently started first: an older one is more likely to be warm.
+        RunAsync(States().Where(s => s.Up).OrderBy(s => s.Starting).ThenByDescending(s => s.StartedAt).FirstOrDefault().Id, KnownResourceCommands.StopCommand, ct);
 
     private async Task RunAsync(string? id, string command, CancellationToken ct)
     {
