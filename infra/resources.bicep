@@ -88,6 +88,12 @@ resource share 'Microsoft.Storage/storageAccounts/fileServices/shares@2023-05-01
   properties: { shareQuota: 200 }
 }
 
+// Batch jobs (/v1/files, /v1/batches): the API's job database and files, kept across restarts and revisions.
+resource batchShare 'Microsoft.Storage/storageAccounts/fileServices/shares@2023-05-01' = {
+  name: '${storage.name}/default/batches'
+  properties: { shareQuota: 100 }
+}
+
 resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
   name: 'cae-${token}'
   location: location
@@ -112,6 +118,15 @@ resource modelStorage 'Microsoft.App/managedEnvironments/storages@2025-01-01' = 
   properties: {
     azureFile: { accountName: storage.name, accountKey: storage.listKeys().keys[0].value, shareName: 'models', accessMode: 'ReadWrite' }
   }
+}
+
+resource batchStorage 'Microsoft.App/managedEnvironments/storages@2025-01-01' = {
+  parent: environment
+  name: 'batches'
+  properties: {
+    azureFile: { accountName: storage.name, accountKey: storage.listKeys().keys[0].value, shareName: 'batches', accessMode: 'ReadWrite' }
+  }
+  dependsOn: [ batchShare ]
 }
 
 resource messaging 'Microsoft.App/containerApps@2025-01-01' = {
@@ -189,15 +204,23 @@ resource api 'Microsoft.App/containerApps@2025-01-01' = {
             { name: 'HTTP_PORTS', value: '8080' }
             { name: 'ConnectionStrings__messaging', secretRef: 'messaging' }
             { name: 'ConnectionStrings__cache', value: 'cache:6379' }
+            // The job database on a network share: a rollback journal, not WAL (WAL's shared memory needs a local disk).
+            { name: 'Api__Batches__StoragePath', value: '/data/batches' }
+            { name: 'Api__Batches__JournalMode', value: 'DELETE' }
           ], flatten(map(range(0, length(tiers)), i => [
             { name: 'Api__Models__${i}__Name', value: tiers[i].Name }
             { name: 'Api__Models__${i}__Dimensions', value: string(tiers[i].Dimensions) }
           ])))
           resources: { cpu: json('1.0'), memory: '2Gi' }
           probes: [ { type: 'Readiness', httpGet: { path: '/health', port: 8080 } } ]
+          volumeMounts: [ { volumeName: 'batches', mountPath: '/data/batches' } ]
         }
       ]
-      scale: { minReplicas: 1, maxReplicas: 3 }
+      volumes: [ { name: 'batches', storageType: 'AzureFile', storageName: batchStorage.name } ]
+      // One replica: the batch store is one SQLite database with one job runner, and every replica must see the same
+      // jobs (a batch created on one and read on another would be a 404). The GPU, not the API, is the bottleneck;
+      // several API replicas need the store in a shared database first.
+      scale: { minReplicas: 1, maxReplicas: 1 }
     }
   }
   dependsOn: [ acrPull ]

@@ -104,6 +104,13 @@ public sealed class BatchOptions
     /// </summary>
     public string StoragePath { get; set; } = "";
 
+    /// <summary>
+    /// SQLite journal of the job database: <c>WAL</c> (readers never wait for the runner's checkpoints) on a local disk;
+    /// <c>DELETE</c> where <see cref="StoragePath"/> is a network share (Azure Files), on which WAL's shared memory
+    /// cannot be trusted.
+    /// </summary>
+    [AllowedValues("WAL", "DELETE")] public string JournalMode { get; set; } = "WAL";
+
     /// <summary>Largest uploaded file (OpenAI: 200 MB).</summary>
     [Range(1024, 1L << 40)] public long MaxFileBytes { get; set; } = 200L * 1024 * 1024;
 

@@ -46,6 +46,18 @@ public sealed class AzureContainerAppsTests
         foreach (var expected in new[] { "'rabbitmq'", "'http'", "'QueueLength'", "'MessageRate'", "TargetMessageRate", "embed-", "'host'" })
             Assert.Contains(expected, rules);
 
+        // Batch jobs: the API keeps them on a file share (rollback journal, not WAL) and runs as one replica, so every
+        // request sees the same jobs and one runner works them.
+        var api = Resources(template).Single(r => Type(r) == "Microsoft.App/containerApps" && r["name"]!.GetValue<string>() == "api")["properties"]!["template"]!;
+        Assert.Equal(1, api["scale"]!["maxReplicas"]!.GetValue<int>());
+        Assert.Equal("AzureFile", api["volumes"]![0]!["storageType"]!.GetValue<string>());
+        var apiContainer = api["containers"]![0]!;
+        Assert.Equal("/data/batches", apiContainer["volumeMounts"]![0]!["mountPath"]!.GetValue<string>());
+        // The environment list is a concat(...) expression (shared settings plus one pair per tier), resolved at deployment.
+        var env = apiContainer["env"]!.GetValue<string>();
+        Assert.Contains("createObject('name', 'Api__Batches__StoragePath', 'value', '/data/batches')", env);
+        Assert.Contains("createObject('name', 'Api__Batches__JournalMode', 'value', 'DELETE')", env);
+
         // The values behind those expressions are the AppHost's configuration, inlined at compile time: the 4B tier scales to zero.
         var settings = template["variables"]!.AsObject().Select(v => v.Value).OfType<JsonObject>().Single(v => v.ContainsKey("Embedding"))["Embedding"]!;
         var shared = settings["Scaling"]!.AsObject();

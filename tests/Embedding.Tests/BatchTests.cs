@@ -215,10 +215,28 @@ public sealed class BatchTests
         Assert.Equal(HttpStatusCode.OK, (await request).StatusCode);
     }
 
+    /// <summary>On a network share (Azure Files) the job database keeps a rollback journal instead of WAL: jobs run and survive a restart the same.</summary>
+    [Fact]
+    public async Task With_a_rollback_journal_jobs_complete_and_survive_a_restart()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake", api: new() { ["Api:Batches:JournalMode"] = "DELETE" });
+        var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 5).Select(i => Line($"j-{i}", stack.Model, $"journal {i}"))));
+        var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
+        await WaitForAsync(stack.Client, id, b => b.GetProperty("status").GetString() == "completed");
+
+        await stack.RestartApiAsync();
+        var done = await GetBatchAsync(stack.Client, id);
+        Assert.Equal("completed", done.GetProperty("status").GetString());
+        Assert.Equal(5, (await ReadJsonlAsync(stack.Client, done.GetProperty("output_file_id").GetString()!)).Count);
+        var database = Path.Combine(Path.GetTempPath(), "embedding-tests", "batches", stack.Model, "batches.db");
+        Assert.True(File.Exists(database));
+        Assert.False(File.Exists(database + "-wal"), "a rollback journal leaves no WAL file");
+    }
+
     [Fact]
     public void Out_of_range_batch_and_near_duplicate_settings_stop_the_api_at_start()
     {
-        foreach (var (key, value) in new[] { ("Api:Batches:ConcurrentRequestsPerJob", "0"), ("Api:Cache:NearDuplicates:MaxDistance", "40") })
+        foreach (var (key, value) in new[] { ("Api:Batches:ConcurrentRequestsPerJob", "0"), ("Api:Batches:JournalMode", "MEMORY"), ("Api:Cache:NearDuplicates:MaxDistance", "40") })
         {
             var error = Assert.ThrowsAny<Exception>(() => new EmbeddingStack(backend: "Fake", workers: 0, api: new() { [key] = value }));
             Assert.Contains("Api:Cache (NearDuplicates included) and Api:Batches", error.ToString());

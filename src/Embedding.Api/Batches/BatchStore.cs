@@ -13,6 +13,7 @@ public sealed class BatchStore
 {
     private readonly string _root;
     private readonly string _connectionString;
+    private readonly string _journalMode;
     private readonly Lazy<Task> _created;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -20,6 +21,7 @@ public sealed class BatchStore
     {
         _root = Path.GetFullPath(options.Value.Batches.ResolvedStoragePath);
         _connectionString = new SqliteConnectionStringBuilder { DataSource = Path.Combine(_root, "batches.db"), Pooling = true }.ToString();
+        _journalMode = options.Value.Batches.JournalMode;
         _created = new Lazy<Task>(CreateAsync);
     }
 
@@ -40,8 +42,9 @@ public sealed class BatchStore
         Directory.CreateDirectory(WorkDirectory);
         await using var db = new SqliteConnection(_connectionString);
         await db.OpenAsync();
+        // The mode is one of the option's allowed values (validated at start), never user input.
+        await ExecuteAsync(db, $"PRAGMA journal_mode={_journalMode};");
         await ExecuteAsync(db, """
-            PRAGMA journal_mode=WAL;
             CREATE TABLE IF NOT EXISTS files(
                 id TEXT PRIMARY KEY, owner TEXT NOT NULL, purpose TEXT NOT NULL, filename TEXT NOT NULL,
                 bytes INTEGER NOT NULL, created_at INTEGER NOT NULL);
