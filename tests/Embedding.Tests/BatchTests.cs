@@ -3,9 +3,13 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Embedding.Api;
+using Embedding.Api.Batches;
 using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Embedding.Tests;
 
@@ -231,6 +235,90 @@ public sealed class BatchTests
         var database = Path.Combine(Path.GetTempPath(), "embedding-tests", "batches", stack.Model, "batches.db");
         Assert.True(File.Exists(database));
         Assert.False(File.Exists(database + "-wal"), "a rollback journal leaves no WAL file");
+    }
+
+    [Fact]
+    public async Task Files_and_batch_outputs_expire_when_asked_and_a_bad_expiry_is_a_400()
+    {
+        await using var stack = new EmbeddingStack(backend: "Fake");
+        var http = stack.Client;
+        MultipartFormDataContent Expiring(string anchor, string seconds)
+        {
+            var form = Form(Line("e-1", stack.Model, "expiring"), "batch");
+            form.Add(new StringContent(anchor), "expires_after[anchor]");
+            form.Add(new StringContent(seconds), "expires_after[seconds]");
+            return form;
+        }
+
+        var response = await http.PostAsync("/v1/files", Expiring("created_at", "3600"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var file = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(file.GetProperty("created_at").GetInt64() + 3600, file.GetProperty("expires_at").GetInt64());
+        var plain = await http.GetFromJsonAsync<JsonElement>($"/v1/files/{await UploadAsync(http, Line("e-2", stack.Model, "kept"))}");
+        Assert.Equal(JsonValueKind.Null, plain.GetProperty("expires_at").ValueKind);
+        await AssertErrorAsync(await http.PostAsync("/v1/files", Expiring("last_active_at", "3600")), HttpStatusCode.BadRequest, "invalid_value", "expires_after.anchor");
+        await AssertErrorAsync(await http.PostAsync("/v1/files", Expiring("created_at", "60")), HttpStatusCode.BadRequest, "invalid_value", "expires_after.seconds");
+
+        // The output file of a batch created with output_expires_after carries its expiry.
+        var fileId = file.GetProperty("id").GetString()!;
+        await AssertErrorAsync(await http.PostAsJsonAsync("/v1/batches", new { input_file_id = fileId, endpoint = "/v1/embeddings", completion_window = "24h",
+            output_expires_after = new { anchor = "created_at", seconds = 31 * 24 * 3600 } }), HttpStatusCode.BadRequest, "invalid_value", "output_expires_after.seconds");
+        var created = await http.PostAsJsonAsync("/v1/batches", new { input_file_id = fileId, endpoint = "/v1/embeddings", completion_window = "24h",
+            output_expires_after = new { anchor = "created_at", seconds = 7200 } });
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        var id = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!;
+        var done = await WaitForAsync(http, id, b => b.GetProperty("status").GetString() == "completed");
+        var output = await http.GetFromJsonAsync<JsonElement>($"/v1/files/{done.GetProperty("output_file_id").GetString()}");
+        Assert.Equal(output.GetProperty("created_at").GetInt64() + 7200, output.GetProperty("expires_at").GetInt64());
+    }
+
+    /// <summary>
+    /// The sweep deletes what has expired (row and bytes), keeps files without an expiry and the input of a job still
+    /// open; a store made before files could expire gets the column and keeps its files.
+    /// </summary>
+    [Fact]
+    public async Task Expired_files_are_deleted_except_the_input_of_an_open_job()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "embedding-tests", "expiry-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        await using (var legacy = new SqliteConnection($"Data Source={Path.Combine(dir, "batches.db")}"))
+        {
+            await legacy.OpenAsync();
+            await using var create = legacy.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE files(id TEXT PRIMARY KEY, owner TEXT NOT NULL, purpose TEXT NOT NULL, filename TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL);
+                INSERT INTO files VALUES ('file-old', 'k', 'batch', 'old.jsonl', 2, 1);
+                """;
+            await create.ExecuteNonQueryAsync();
+        }
+        SqliteConnection.ClearAllPools();
+        var store = new BatchStore(Options.Create(new EmbeddingApiOptions { Batches = new() { StoragePath = dir } }));
+        async Task<StoredFile> AddAsync(int? expiresAfter)
+        {
+            var temp = await store.NewTempPathAsync(default);
+            await File.WriteAllTextAsync(temp, "{}");
+            return await store.AddFileAsync("k", "batch", "f.jsonl", temp, default, expiresAfterSeconds: expiresAfter);
+        }
+        var expiring = await AddAsync(3600);
+        var kept = await AddAsync(null);
+        var input = await AddAsync(3600);
+        var now = BatchStore.Now();
+        await store.CreateBatchAsync(new BatchJob
+        {
+            Id = "batch_open", Owner = "k", Endpoint = "/v1/embeddings", InputFileId = input.Id, CompletionWindow = "24h", CreatedAt = now, ExpiresAt = now + 86_400,
+        }, default);
+
+        Assert.Equal(0, await store.DeleteExpiredFilesAsync(now, default));
+        Assert.Equal(1, await store.DeleteExpiredFilesAsync(now + 3600, default));
+        Assert.Null(await store.GetFileAsync(expiring.Id, "k", default));
+        Assert.False(File.Exists(store.PathOf(expiring.Id)));
+        Assert.NotNull(await store.GetFileAsync(kept.Id, "k", default));
+        Assert.NotNull(await store.GetFileAsync(input.Id, "k", default));
+        var old = await store.GetFileAsync("file-old", "k", default);
+        Assert.NotNull(old);
+        Assert.Null(old.ExpiresAt);
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(dir, recursive: true);
     }
 
     [Fact]

@@ -52,7 +52,7 @@ public static class BatchesApi
         // The server-wide body cap sits above the file limit so that the check below, with its clear error, runs first.
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = limit + 64 * 1024 + 1;
 
-        string? purpose = null, filename = null, temp = null;
+        string? purpose = null, filename = null, temp = null, anchor = null, seconds = null;
         try
         {
             var reader = new MultipartReader(boundary, http.Request.Body);
@@ -62,6 +62,10 @@ public static class BatchesApi
                 var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
                 if (name == "purpose")
                     purpose = await ReadFieldAsync(section.Body, http.RequestAborted);
+                else if (name == "expires_after[anchor]")
+                    anchor = await ReadFieldAsync(section.Body, http.RequestAborted);
+                else if (name == "expires_after[seconds]")
+                    seconds = await ReadFieldAsync(section.Body, http.RequestAborted);
                 else if (name == "file" && temp is null)
                 {
                     filename = HeaderUtilities.RemoveQuotes(disposition.FileName).Value is { Length: > 0 } f ? Path.GetFileName(f) : "upload.jsonl";
@@ -78,12 +82,14 @@ public static class BatchesApi
                 : purpose != "batch" ? OpenAIError.Invalid($"Purpose '{purpose}' is not supported here; this service keeps files for \"batch\" jobs only.", "purpose", "invalid_value")
                 : new FileInfo(temp).Length == 0 ? OpenAIError.Invalid("The file is empty.", "file", "empty_file")
                 : null;
+            int? expiresAfter = null;
+            error ??= ParseExpiry("expires_after", anchor, seconds, out expiresAfter);
             if (error is not null)
             {
                 await error.WriteAsync(http.Response);
                 return;
             }
-            var file = await store.AddFileAsync(http.User.KeyName(), purpose!, filename!, temp!, http.RequestAborted);
+            var file = await store.AddFileAsync(http.User.KeyName(), purpose!, filename!, temp!, http.RequestAborted, expiresAfterSeconds: expiresAfter);
             temp = null;
             await WriteJsonAsync(http, file.WriteTo);
         }
@@ -214,6 +220,14 @@ public static class BatchesApi
                     return (null, OpenAIError.Invalid("metadata must be an object of at most 16 string values (keys up to 64 characters, values up to 512).", "metadata", "invalid_value"));
                 metadata = meta.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
             }
+            int? outputExpiresAfter = null;
+            if (root.TryGetProperty("output_expires_after", out var expiry) && expiry.ValueKind != JsonValueKind.Null)
+            {
+                string? Field(string name) => expiry.ValueKind == JsonValueKind.Object && expiry.TryGetProperty(name, out var v)
+                    ? v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText() : null;
+                if (ParseExpiry("output_expires_after", Field("anchor") ?? "", Field("seconds") ?? "", out outputExpiresAfter) is { } expiryError)
+                    return (null, expiryError);
+            }
             var file = await store.GetFileAsync(fileId, http.User.KeyName(), http.RequestAborted);
             if (file is null)
                 return (null, OpenAIError.Invalid($"No such File object: {fileId}.", "input_file_id", "invalid_file"));
@@ -231,9 +245,28 @@ public static class BatchesApi
                 CreatedAt = now,
                 ExpiresAt = now + 24 * 3600,
                 Metadata = metadata,
+                OutputExpiresAfterSeconds = outputExpiresAfter,
                 AllowedModels = http.User.FindAll(ApiKeyHandler.ModelsClaim).Select(c => c.Value).ToList(),
             }, null);
         }
+    }
+
+    /// <summary>
+    /// OpenAI's <c>expires_after</c> (<c>anchor</c> "created_at", <c>seconds</c> from an hour to 30 days): the seconds, or
+    /// a 400 naming the field. Neither part given: no expiry.
+    /// </summary>
+    private static OpenAIError? ParseExpiry(string field, string? anchor, string? seconds, out int? expiresAfter)
+    {
+        expiresAfter = null;
+        if (anchor is null && seconds is null) return null;
+        if (anchor != "created_at")
+            return OpenAIError.Invalid($"{field}.anchor must be \"created_at\".", $"{field}.anchor", "invalid_value");
+        if (!int.TryParse(seconds, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            || value is < StoredFile.MinExpirySeconds or > StoredFile.MaxExpirySeconds)
+            return OpenAIError.Invalid($"{field}.seconds must be a whole number from {StoredFile.MinExpirySeconds} (one hour) to {StoredFile.MaxExpirySeconds} (30 days).",
+                $"{field}.seconds", "invalid_value");
+        expiresAfter = value;
+        return null;
     }
 
     private static async Task GetBatch(HttpContext http, BatchStore store, string id)

@@ -21,8 +21,11 @@ public static class BatchStatus
 }
 
 /// <summary>An uploaded or produced file; its bytes live in the store's directory under <see cref="Id"/>.</summary>
-public sealed record StoredFile(string Id, string Owner, string Purpose, string Filename, long Bytes, long CreatedAt)
+public sealed record StoredFile(string Id, string Owner, string Purpose, string Filename, long Bytes, long CreatedAt, long? ExpiresAt = null)
 {
+    /// <summary>OpenAI's bounds for <c>expires_after.seconds</c>: one hour to thirty days.</summary>
+    public const int MinExpirySeconds = 3600, MaxExpirySeconds = 30 * 24 * 3600;
+
     public void WriteTo(Utf8JsonWriter w)
     {
         w.WriteStartObject();
@@ -30,7 +33,7 @@ public sealed record StoredFile(string Id, string Owner, string Purpose, string 
         w.WriteString("object", "file");
         w.WriteNumber("bytes", Bytes);
         w.WriteNumber("created_at", CreatedAt);
-        w.WriteNull("expires_at");
+        if (ExpiresAt is { } expires) w.WriteNumber("expires_at", expires); else w.WriteNull("expires_at");
         w.WriteString("filename", Filename);
         w.WriteString("purpose", Purpose);
         w.WriteString("status", "processed");
@@ -74,6 +77,9 @@ public sealed class BatchJob
     public string? ErrorFileId { get; set; }
     public List<BatchLineError> Errors { get; set; } = [];
     public Dictionary<string, string>? Metadata { get; init; }
+
+    /// <summary><c>output_expires_after.seconds</c>: the output and error files expire this long after they are written; null = kept until deleted.</summary>
+    public int? OutputExpiresAfterSeconds { get; init; }
 
     /// <summary>Models the creating key could use (empty: all), checked for every line as for a direct request.</summary>
     public List<string> AllowedModels { get; init; } = [];

@@ -42,11 +42,19 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         await using var runnerLock = await AcquireRunnerLockAsync(stopping);
         if (runnerLock is null) return;
         var jobs = new Dictionary<string, Task>();
+        var nextSweep = 0L;
         while (!stopping.IsCancellationRequested)
         {
             foreach (var finished in jobs.Where(j => j.Value.IsCompleted).Select(j => j.Key).ToList()) jobs.Remove(finished);
             try
             {
+                // Files past their expires_at go about once a minute.
+                if (BatchStore.Now() >= nextSweep)
+                {
+                    nextSweep = BatchStore.Now() + 60;
+                    if (await store.DeleteExpiredFilesAsync(BatchStore.Now(), stopping) is var swept and > 0)
+                        logger.LogInformation("Deleted {Count} expired files", swept);
+                }
                 foreach (var job in await store.OpenBatchesAsync(stopping))
                 {
                     // A cancel is cheap to finish, so it does not wait for a free slot.
@@ -403,7 +411,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             if (committed == 0) continue;
             // Ids follow from the job's, so finishing again after a crash finds the same files.
             var file = await store.AddFileAsync(job.Owner, "batch_output", $"{job.Id}_{kind}.jsonl", path, ct,
-                                                id: $"file-{job.Id["batch_".Length..]}{(kind == "output" ? "o" : "e")}");
+                                                id: $"file-{job.Id["batch_".Length..]}{(kind == "output" ? "o" : "e")}", expiresAfterSeconds: job.OutputExpiresAfterSeconds);
             if (kind == "output") job.OutputFileId = file.Id; else job.ErrorFileId = file.Id;
         }
         var now = BatchStore.Now();

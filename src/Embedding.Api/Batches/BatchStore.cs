@@ -53,6 +53,10 @@ public sealed class BatchStore
                 data TEXT NOT NULL, cancel_requested_at INTEGER NULL);
             CREATE INDEX IF NOT EXISTS batches_open ON batches(open, created_at);
             """);
+        // Stores created before files could expire get the column (NULL: kept until deleted).
+        await using (var check = Command(db, "SELECT COUNT(*) FROM pragma_table_info('files') WHERE name = 'expires_at'"))
+            if (Convert.ToInt64(await check.ExecuteScalarAsync()) == 0)
+                await ExecuteAsync(db, "ALTER TABLE files ADD COLUMN expires_at INTEGER NULL");
     }
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken ct)
@@ -83,15 +87,16 @@ public sealed class BatchStore
     /// Keeps a file whose bytes were written to <paramref name="tempPath"/> (moved into the store). Given an id, it can be
     /// repeated after a crash: a file already kept under that id stays as it is.
     /// </summary>
-    public async Task<StoredFile> AddFileAsync(string owner, string purpose, string filename, string tempPath, CancellationToken ct, string? id = null)
+    public async Task<StoredFile> AddFileAsync(string owner, string purpose, string filename, string tempPath, CancellationToken ct, string? id = null, int? expiresAfterSeconds = null)
     {
         await _created.Value.WaitAsync(ct);
         id ??= $"file-{Guid.NewGuid():N}";
         if (File.Exists(tempPath)) File.Move(tempPath, PathOf(id), overwrite: true);
-        var file = new StoredFile(id, owner, purpose, filename, new FileInfo(PathOf(id)).Length, Now());
+        var now = Now();
+        var file = new StoredFile(id, owner, purpose, filename, new FileInfo(PathOf(id)).Length, now, now + expiresAfterSeconds);
         await using var db = await OpenAsync(ct);
-        await ExecuteAsync(db, "INSERT OR IGNORE INTO files(id, owner, purpose, filename, bytes, created_at) VALUES (@id, @owner, @purpose, @filename, @bytes, @created)",
-            ("@id", file.Id), ("@owner", file.Owner), ("@purpose", file.Purpose), ("@filename", file.Filename), ("@bytes", file.Bytes), ("@created", file.CreatedAt));
+        await ExecuteAsync(db, "INSERT OR IGNORE INTO files(id, owner, purpose, filename, bytes, created_at, expires_at) VALUES (@id, @owner, @purpose, @filename, @bytes, @created, @expires)",
+            ("@id", file.Id), ("@owner", file.Owner), ("@purpose", file.Purpose), ("@filename", file.Filename), ("@bytes", file.Bytes), ("@created", file.CreatedAt), ("@expires", file.ExpiresAt));
         return file;
     }
 
@@ -105,7 +110,7 @@ public sealed class BatchStore
     public async Task<StoredFile?> GetFileAsync(string id, string owner, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
-        await using var command = Command(db, "SELECT id, owner, purpose, filename, bytes, created_at FROM files WHERE id = @id AND owner = @owner", ("@id", id), ("@owner", owner));
+        await using var command = Command(db, "SELECT id, owner, purpose, filename, bytes, created_at, expires_at FROM files WHERE id = @id AND owner = @owner", ("@id", id), ("@owner", owner));
         await using var reader = await command.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? ReadFile(reader) : null;
     }
@@ -114,7 +119,7 @@ public sealed class BatchStore
     {
         await using var db = await OpenAsync(ct);
         await using var command = Command(db, """
-            SELECT id, owner, purpose, filename, bytes, created_at FROM files
+            SELECT id, owner, purpose, filename, bytes, created_at, expires_at FROM files
             WHERE owner = @owner AND (@purpose IS NULL OR purpose = @purpose)
               AND (@after IS NULL OR rowid < (SELECT rowid FROM files WHERE id = @after))
             ORDER BY rowid DESC LIMIT @limit
@@ -133,8 +138,30 @@ public sealed class BatchStore
         return true;
     }
 
+    /// <summary>
+    /// Deletes files whose time has come (<c>expires_at</c>), except the input file of a job still running. Returns how
+    /// many went. The runner calls it now and then.
+    /// </summary>
+    public async Task<int> DeleteExpiredFilesAsync(long now, CancellationToken ct)
+    {
+        await using var db = await OpenAsync(ct);
+        var expired = new List<string>();
+        await using (var command = Command(db, """
+            SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= @now
+              AND id NOT IN (SELECT json_extract(data, '$.inputFileId') FROM batches WHERE open = 1)
+            """, ("@now", now)))
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct)) expired.Add(reader.GetString(0));
+        foreach (var id in expired)
+        {
+            await ExecuteAsync(db, "DELETE FROM files WHERE id = @id", ("@id", id));
+            File.Delete(PathOf(id));
+        }
+        return expired.Count;
+    }
+
     private static StoredFile ReadFile(SqliteDataReader r) =>
-        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5));
+        new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetInt64(4), r.GetInt64(5), r.IsDBNull(6) ? null : r.GetInt64(6));
 
     // ---- batches ----
 
