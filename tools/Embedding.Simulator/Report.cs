@@ -65,10 +65,10 @@ public static class Report
                      $"{best.ColdStarts} cold starts, warm p95 {Ms(SimulationResult.Percentile(best.WarmLatencies, 95))} = {WarmRatio(best, fixedFleet):F2}x the fixed fleet's, " +
                      $"p99 {Ms(SimulationResult.Percentile(best.Latencies, 99))}; the CPU served {best.StandbyServed:N0} requests (nights, lulls, the first seconds of a wake-up); " +
                      $"{best.TimedOut:N0} past 60 s, {best.Unserved} unserved. Cost ${best.Cost(price):F2} with the CPU = **${best.CostPerMillionTokens(price):F4} per 1M tokens**.");
-        var budget = 0.02 * (best.TokensServed / 1e6);
+        var budget = GoalBudget(best);
         s.AppendLine($"At $0.02 per 1M tokens this whole day ({best.TokensServed / 1e6:N0}M tokens) is worth **${budget:F2}**: {budget / price:F1} GPU-hours at ${price}/h. " +
                      $"Cost per token is GPU price / (tokens/s x utilisation), so the goal needs a GPU price below ${budget / elastic.GpuHours:F2}/h with the elastic policy " +
-                     $"(${Math.Max(0, budget - best.StandbySeconds / 3600 * best.StandbyPricePerHour) / best.GpuHours:F2}/h with the CPU standby, whose ${best.StandbySeconds / 3600 * best.StandbyPricePerHour:F2}/day counts too), " +
+                     $"(${Math.Max(0, budget - best.StandbyCost) / best.GpuHours:F2}/h with the CPU standby, whose ${best.StandbyCost:F2}/day counts too), " +
                      "or several times this day's traffic per GPU-hour; at this volume and price it is not reached by any setup here.");
         if (asBatchJobs.Count > 0 && traceOptions is not null)
         {
@@ -110,6 +110,9 @@ public static class Report
             $"{withinGoal.Rate:F0} messages/s per replica, at most {withinGoal.MaxReplicas} replicas, {(withinGoal.Standby ? "with" : "without")} the CPU standby.");
         return s.ToString();
     }
+
+    /// <summary>What the day's tokens are worth at the price goal ($0.02 per 1M, the hosted price): the most a setup may cost.</summary>
+    private static double GoalBudget(SimulationResult r) => HostedQwen4B * r.TokensServed / 1e6;
 
     /// <summary>Warm p95 against the fixed fleet's: the latency goal is at most 1.2.</summary>
     private static double WarmRatio(SimulationResult r, SimulationResult fixedFleet) =>
@@ -203,8 +206,8 @@ public static class Report
                                           $"({best.GpuHours / fixedFleet.GpuHours:P0} of the fixed fleet, {best.GpuHours / floorWithinGoal:F2}x the floor; p99 {Ms(SimulationResult.Percentile(best.Latencies, 99))}), " +
                                           $"${best.CostPerMillionTokens(price):F4} per 1M tokens with the standby's cost."));
         // The price goal at the floor: what $0.02 per 1M tokens buys, less the standby's day, spread over the floor's GPU-hours.
-        var budget = 0.02 * floorRun.TokensServed / 1e6;
-        var standbyDay = floorRun.StandbySeconds / 3600 * floorRun.StandbyPricePerHour;
+        var budget = GoalBudget(floorRun);
+        var standbyDay = floorRun.StandbyCost;
         s.AppendLine();
         s.AppendLine($"At the floor the day costs ${floorRun.Cost(price):F2} at ${price}/GPU-hour with the standby (${floorRun.CostPerMillionTokens(price):F4} per 1M tokens); " +
                      $"$0.02 per 1M tokens buys ${budget:F2} for this day, " +

@@ -97,7 +97,10 @@ public sealed class SimulationResult
     public double GpuHours => GpuSeconds / 3600;
     public double Utilisation => GpuSeconds == 0 ? 0 : BusySeconds / GpuSeconds;
     /// <summary>GPU-hours at the given price, plus the CPU standby's hours at its own.</summary>
-    public double Cost(double pricePerGpuHour) => GpuHours * pricePerGpuHour + StandbySeconds / 3600 * StandbyPricePerHour;
+    public double Cost(double pricePerGpuHour) => GpuHours * pricePerGpuHour + StandbyCost;
+
+    /// <summary>The CPU standby's hours at its own price.</summary>
+    public double StandbyCost => StandbySeconds / 3600 * StandbyPricePerHour;
 
     /// <summary>Cost per million tokens served (cache hits included: the user gets those tokens too).</summary>
     public double CostPerMillionTokens(double pricePerGpuHour) => TokensServed == 0 ? 0 : Cost(pricePerGpuHour) / (TokensServed / 1e6);

@@ -49,10 +49,10 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             try
             {
                 // Files past their expires_at go about once a minute.
-                if (BatchStore.Now() >= nextSweep)
+                if (BatchStore.Now() is var now && now >= nextSweep)
                 {
-                    nextSweep = BatchStore.Now() + 60;
-                    if (await store.DeleteExpiredFilesAsync(BatchStore.Now(), stopping) is var swept and > 0)
+                    nextSweep = now + 60;
+                    if (await store.DeleteExpiredFilesAsync(now, stopping) is var swept and > 0)
                         logger.LogInformation("Deleted {Count} expired files", swept);
                 }
                 foreach (var job in await store.OpenBatchesAsync(stopping))

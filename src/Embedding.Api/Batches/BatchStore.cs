@@ -146,17 +146,15 @@ public sealed class BatchStore
     {
         await using var db = await OpenAsync(ct);
         var expired = new List<string>();
+        // One statement: the rows go and say which they were; then their bytes.
         await using (var command = Command(db, """
-            SELECT id FROM files WHERE expires_at IS NOT NULL AND expires_at <= @now
+            DELETE FROM files WHERE expires_at IS NOT NULL AND expires_at <= @now
               AND id NOT IN (SELECT json_extract(data, '$.inputFileId') FROM batches WHERE open = 1)
+            RETURNING id
             """, ("@now", now)))
         await using (var reader = await command.ExecuteReaderAsync(ct))
             while (await reader.ReadAsync(ct)) expired.Add(reader.GetString(0));
-        foreach (var id in expired)
-        {
-            await ExecuteAsync(db, "DELETE FROM files WHERE id = @id", ("@id", id));
-            File.Delete(PathOf(id));
-        }
+        foreach (var id in expired) File.Delete(PathOf(id));
         return expired.Count;
     }
 
