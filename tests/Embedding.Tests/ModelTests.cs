@@ -69,7 +69,7 @@ public sealed class ModelTests
             Assert.Equal(Reference.Embeddings[i].Ids, inputs[i].TokenIds);
             var cosine = VectorMath.Cosine(vectors[i], Reference.Embeddings[i].Embedding);
             Assert.True(cosine >= 0.9999, $"'{Reference.Embeddings[i].Text}': cosine {cosine} to the transformers vector");
-            Assert.Equal(1.0, VectorMath.Cosine(vectors[i], vectors[i]), 5);
+            Assert.Equal(1.0, Math.Sqrt(vectors[i].Sum(x => (double)x * x)), 5);  // L2-normalised
         }
     }
 
@@ -86,17 +86,14 @@ public sealed class ModelTests
 
         for (var i = 0; i < inputs.Count; i++)
         {
-            // One text at a time, our runtime runs the quantized graph as onnxruntime's Python API does.
+            // Weight-only 8-bit (MatMulNBits, fp32 arithmetic): no activation is quantized, so the vector depends neither on
+            // the CPU's integer kernels (AVX2, VNNI, AMX) nor on batch mates: tolerances hold on any x86-64 CPU.
             var alone = (await backend.EmbedAsync([inputs[i]], CancellationToken.None))[0];
-            var toPython = VectorMath.Cosine(alone, int8Reference[i]);
-            Assert.True(toPython >= 0.9999, $"'{Reference.Embeddings[i].Text}': cosine {toPython} to onnxruntime Python's INT8 vector");
-            // Dynamic quantization scales activations per tensor, so in a batch a text's vector also depends on its batch
-            // mates; either way quantization costs little (measured worst over this set: 0.9974 alone, about 0.997 batched).
-            foreach (var vector in new[] { alone, batched[i] })
-            {
-                var toFp32 = VectorMath.Cosine(vector, Reference.Embeddings[i].Embedding);
-                Assert.True(toFp32 >= 0.995, $"'{Reference.Embeddings[i].Text}': cosine {toFp32} to the FP32 transformers vector");
-            }
+            var text = Reference.Embeddings[i].Text;
+            Assert.True(VectorMath.Cosine(alone, int8Reference[i]) >= 0.9999, $"'{text}': cosine {VectorMath.Cosine(alone, int8Reference[i])} to onnxruntime Python's INT8 vector");
+            Assert.True(VectorMath.Cosine(alone, batched[i]) >= 0.9999, $"'{text}': cosine {VectorMath.Cosine(alone, batched[i])} alone vs in a batch");
+            var toFp32 = VectorMath.Cosine(alone, Reference.Embeddings[i].Embedding);
+            Assert.True(toFp32 >= 0.995, $"'{text}': cosine {toFp32} to the FP32 transformers vector");
         }
     }
 
