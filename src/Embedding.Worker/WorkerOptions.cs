@@ -49,6 +49,7 @@ public sealed class WorkerOptions
     public string Role => ConsumerPriority < 0 ? "standby" : "primary";
 
     public OnnxBackendOptions Onnx { get; set; } = new();
+    public HubOptions Hub { get; set; } = new();
     public OpenAIBackendOptions OpenAI { get; set; } = new();
     public FakeBackendOptions Fake { get; set; } = new();
     public SimulatedGpuOptions SimulatedGpu { get; set; } = new();
@@ -56,24 +57,40 @@ public sealed class WorkerOptions
 
 public sealed class OnnxBackendOptions
 {
-    /// <summary>A directory with model.onnx (or onnx/model.onnx), vocab.json, merges.txt and tokenizer/config JSON.</summary>
+    /// <summary>A directory with config.json, tokenizer.json (or vocab.json + merges.txt) and the ONNX file.</summary>
     public string? ModelPath { get; set; }
 
-    /// <summary>Hugging Face repository to download from when <see cref="ModelPath"/> is empty, e.g. an ONNX export of Qwen3-Embedding-0.6B.</summary>
+    /// <summary>
+    /// Which ONNX file of the export to run, relative to the model directory: e.g. onnx/model_quantized.onnx (8-bit),
+    /// onnx/model_fp16.onnx. Empty: model.onnx, or onnx/model.onnx.
+    /// </summary>
+    public string? OnnxFile { get; set; }
+
+    /// <summary>Hugging Face repository to download from when <see cref="ModelPath"/> is empty, e.g. Qdrant/Qwen3-Embedding-0.6B-onnx.</summary>
     public string? HubRepository { get; set; }
 
+    /// <summary>A commit of <see cref="HubRepository"/>: pin one, so that every replica serves the same files.</summary>
     public string HubRevision { get; set; } = "main";
-    public string HubEndpoint { get; set; } = "https://huggingface.co";
-
-    /// <summary>Where downloaded models are kept between runs.</summary>
-    public string CacheDirectory { get; set; } = Path.Combine(
-        Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "embedding-service", "models");
 
     /// <summary>Context limit in tokens; 0 = read max_position_embeddings from config.json.</summary>
     [Range(0, 1_000_000)] public int MaxInputTokens { get; set; }
 
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     [Range(0, 256)] public int IntraOpThreads { get; set; }
+}
+
+/// <summary>Where models and tokenizers are downloaded from, and kept. Hugging Face's own variables set the defaults.</summary>
+public sealed class HubOptions
+{
+    /// <summary>The hub, or a mirror of it (HF_ENDPOINT).</summary>
+    [Required] public string Endpoint { get; set; } = Environment.GetEnvironmentVariable("HF_ENDPOINT") is { Length: > 0 } mirror ? mirror : "https://huggingface.co";
+
+    /// <summary>A token for gated or private repositories (HF_TOKEN); sent to the hub only, never to its file storage.</summary>
+    public string? Token { get; set; } = Environment.GetEnvironmentVariable("HF_TOKEN");
+
+    /// <summary>Where downloaded files are kept between runs.</summary>
+    [Required] public string CacheDirectory { get; set; } = Path.Combine(
+        Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "embedding-service", "models");
 }
 
 public sealed class OpenAIBackendOptions
@@ -92,8 +109,14 @@ public sealed class OpenAIBackendOptions
 
     [Range(1, 1_000_000)] public int MaxInputTokens { get; set; } = 32768;
 
-    /// <summary>Optional tokenizer directory (vocab.json + merges.txt) for exact token counts; otherwise estimated.</summary>
+    /// <summary>
+    /// A local directory with the engine model's tokenizer (tokenizer.json), for exact token counts. Empty: the tokenizer
+    /// is fetched from the hub repository named <see cref="Model"/> (a few MB); where that fails, counts are estimated.
+    /// </summary>
     public string? TokenizerPath { get; set; }
+
+    /// <summary>The revision of <see cref="Model"/>'s repository to take the tokenizer from.</summary>
+    public string TokenizerRevision { get; set; } = "main";
 }
 
 public sealed class FakeBackendOptions

@@ -11,14 +11,17 @@ Reproducible: fixed corpus, fixed seeds. Writes into OUT_DIR (argument 1):
   reference.json   - token ids from Hugging Face `tokenizers` and embeddings from `transformers`
       (last-token pooling, L2-normalised): an implementation independent of ours
 
+With a second directory, also writes the model in each public export shape there (export_shapes.py).
+
 Needs: torch, transformers, tokenizers, onnx, onnxruntime (the `device` machine has them).
-Run:   python3 tools/tiny-model/make_tiny_qwen3.py models/qwen3-tiny
+Run:   python3 tools/tiny-model/make_tiny_qwen3.py models/qwen3-tiny models/exports
 """
 import json, os, sys, random
 import numpy as np
 import torch
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "models/qwen3-tiny"
+SHAPES = sys.argv[2] if len(sys.argv) > 2 else None
 os.makedirs(OUT, exist_ok=True)
 SEED = 20261124
 random.seed(SEED); np.random.seed(SEED); torch.manual_seed(SEED)
@@ -106,6 +109,10 @@ class LastHidden(torch.nn.Module):
     def forward(self, input_ids, attention_mask):
         return self.m(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
 
+def rope_theta(cfg):
+    """transformers 5 keeps it in rope_parameters; 4.x as an attribute."""
+    return getattr(cfg, "rope_parameters", None) and cfg.rope_parameters.get("rope_theta") or cfg.rope_theta
+
 class ExplicitQwen3(torch.nn.Module):
     """Fallback exporter: the Qwen3 forward written out on the same weights (no transformers mask code,
     which some exporters cannot trace). Verified against transformers below before it is used."""
@@ -120,7 +127,7 @@ class ExplicitQwen3(torch.nn.Module):
         hd, nh, nkv = cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads
         x = m.embed_tokens(input_ids)
         pos = torch.arange(s, dtype=torch.float32).unsqueeze(1)
-        inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+        inv = 1.0 / (rope_theta(cfg) ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
         f = pos * inv.unsqueeze(0); e = torch.cat([f, f], -1); cos, sin = e.cos(), e.sin()
         def rope(t):
             t1, t2 = t[..., : hd // 2], t[..., hd // 2:]
@@ -252,3 +259,8 @@ reference = {
 }
 json.dump(reference, open(os.path.join(OUT, "reference.json"), "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 print("wrote", sorted(os.listdir(OUT)), "model bytes", os.path.getsize(os.path.join(OUT, "model.onnx")))
+
+if SHAPES:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import export_shapes
+    export_shapes.build(SHAPES, OUT, ExplicitQwen3(model, config), config, tok, TEXTS, hf_embed)

@@ -2,26 +2,34 @@ using System.Text.Json;
 using Embedding.Contracts;
 using Embedding.Worker.Model;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Embedding.Worker.Backends;
 
 /// <summary>
-/// Qwen3-Embedding exported to ONNX, run in-process with ONNX Runtime on CPU: right-padded batches,
-/// the hidden state of each text's last token (&lt;|endoftext|&gt;), L2-normalised. Works with exports whose
-/// inputs are input_ids + attention_mask (optionally position_ids, and empty past_key_values.* for
-/// exports made with a KV cache) and whose first output is last_hidden_state.
+/// Qwen3-Embedding exported to ONNX, run in-process with ONNX Runtime on CPU: right-padded batches, the hidden state
+/// of each text's last token (&lt;|endoftext|&gt;), L2-normalised. It serves every shape the public exports come in by
+/// reading the graph instead of assuming one: it feeds the inputs the graph declares (input_ids and attention_mask;
+/// position_ids; empty past_key_values.* for exports made with a KV cache) in their declared element types (int64 or
+/// int32 ids, fp32 or fp16 caches), reads an fp32 or fp16 hidden state (last_hidden_state, else the first output;
+/// an already pooled [batch, hidden] output is taken as it is), and runs a graph whose batch dimension is fixed at 1
+/// row by row.
 /// </summary>
 public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
 {
     private readonly InferenceSession _session;
     private readonly Qwen3Tokenizer _tokenizer;
     private readonly string _outputName;
-    private readonly bool _wantsPositionIds;
-    private readonly List<(string Name, int[] Shape)> _emptyPast = [];
+    private readonly bool _outputIsPooled;
+    private readonly bool _batchOfOne;
+    private readonly Dictionary<string, NodeMetadata> _inputs;
 
     public int Dimensions { get; }
     public int MaxInputTokens { get; }
     public bool PadsBatches => true;
+
+    /// <summary>The ONNX file this backend runs, relative to the model directory.</summary>
+    public string ModelFile { get; }
 
     public OnnxQwen3Backend(string modelDirectory, OnnxBackendOptions options)
     {
@@ -33,20 +41,41 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
                 : config.RootElement.TryGetProperty("max_position_embeddings", out var m) ? m.GetInt32() : 8192;
         }
 
-        var modelFile = new[] { "model.onnx", Path.Combine("onnx", "model.onnx") }
-            .Select(f => Path.Combine(modelDirectory, f)).FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException($"No model.onnx (or onnx/model.onnx) in '{modelDirectory}'.");
+        ModelFile = FindModelFile(modelDirectory, options.OnnxFile);
         var sessionOptions = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (options.IntraOpThreads > 0) sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
-        _session = new InferenceSession(modelFile, sessionOptions);
+        _session = new InferenceSession(Path.Combine(modelDirectory, ModelFile), sessionOptions);
 
+        _inputs = _session.InputMetadata.ToDictionary(i => i.Key, i => i.Value);
         foreach (var required in new[] { "input_ids", "attention_mask" })
-            if (!_session.InputMetadata.ContainsKey(required))
-                throw new InvalidDataException($"The ONNX model has no '{required}' input.");
-        _wantsPositionIds = _session.InputMetadata.ContainsKey("position_ids");
-        foreach (var (name, meta) in _session.InputMetadata.Where(i => i.Key.StartsWith("past_key_values", StringComparison.Ordinal)))
-            _emptyPast.Add((name, meta.Dimensions));  // [batch, kv_heads, past_len, head_dim]; past_len = 0
+            if (!_inputs.ContainsKey(required))
+                throw new InvalidDataException($"{ModelFile} has no '{required}' input; inputs: {string.Join(", ", _inputs.Keys)}.");
+        foreach (var (name, meta) in _inputs)
+            if (name is not ("input_ids" or "attention_mask" or "position_ids") && !name.StartsWith("past_key_values", StringComparison.Ordinal))
+                throw new InvalidDataException($"{ModelFile} has an input this backend cannot fill: '{name}'.");
+        _batchOfOne = _inputs["input_ids"].Dimensions is [1, ..];
+
         _outputName = _session.OutputMetadata.ContainsKey("last_hidden_state") ? "last_hidden_state" : _session.OutputNames[0];
+        var output = _session.OutputMetadata[_outputName];
+        if (output.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16))
+            throw new InvalidDataException($"{ModelFile}: output '{_outputName}' is {output.ElementDataType}; fp32 or fp16 expected.");
+        _outputIsPooled = output.Dimensions.Length == 2;
+    }
+
+    /// <summary>
+    /// The configured file (e.g. onnx/model_quantized.onnx), else model.onnx at the top or in onnx/ as the exports
+    /// place it. Names the files that exist when the configured one does not.
+    /// </summary>
+    public static string FindModelFile(string modelDirectory, string? configured)
+    {
+        string[] candidates = string.IsNullOrWhiteSpace(configured) ? ["model.onnx", "onnx/model.onnx"] : [configured];
+        foreach (var candidate in candidates)
+            if (File.Exists(Path.Combine(modelDirectory, candidate))) return candidate;
+        var present = Directory.Exists(modelDirectory)
+            ? Directory.EnumerateFiles(modelDirectory, "*.onnx", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(modelDirectory, f)).ToList()
+            : [];
+        throw new FileNotFoundException($"No {string.Join(" or ", candidates)} in '{modelDirectory}'" +
+            (present.Count > 0 ? $"; it has {string.Join(", ", present)} (choose one with Worker:Onnx:OnnxFile)." : "."));
     }
 
     public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue)
@@ -60,7 +89,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
     public Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken)
     {
         // ONNX Runtime's Run is synchronous and CPU-bound: keep it off the caller's thread.
-        return Task.Run(() => Embed(batch), cancellationToken);
+        return Task.Run(() => _batchOfOne ? batch.Select(t => Embed([t])[0]).ToArray() : Embed(batch), cancellationToken);
     }
 
     private float[][] Embed(IReadOnlyList<TokenizedText> batch)
@@ -68,42 +97,43 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         int rows = batch.Count, cols = batch.Max(t => t.TokenIds.Length);
         var ids = new long[rows * cols];
         var mask = new long[rows * cols];
-        var positions = _wantsPositionIds ? new long[rows * cols] : null;
+        var positions = new long[rows * cols];
         for (var r = 0; r < rows; r++)
         {
             var tokens = batch[r].TokenIds;
             for (var c = 0; c < cols; c++)
             {
+                // Padding on the right, so a text's positions are 0..n-1 whatever else is in the batch; pads are masked.
                 var real = c < tokens.Length;
-                ids[r * cols + c] = real ? tokens[c] : _tokenizer.EndOfTextId;  // padding on the right
+                ids[r * cols + c] = real ? tokens[c] : _tokenizer.EndOfTextId;
                 mask[r * cols + c] = real ? 1 : 0;
-                if (positions is not null) positions[r * cols + c] = real ? c : 0;
+                positions[r * cols + c] = real ? c : 0;
             }
         }
 
         long[] shape = [rows, cols];
-        var inputs = new Dictionary<string, OrtValue>
-        {
-            ["input_ids"] = OrtValue.CreateTensorValueFromMemory(ids, shape),
-            ["attention_mask"] = OrtValue.CreateTensorValueFromMemory(mask, shape),
-        };
-        if (positions is not null) inputs["position_ids"] = OrtValue.CreateTensorValueFromMemory(positions, shape);
-        foreach (var (name, dims) in _emptyPast)
-        {
-            var pastShape = dims.Select((d, i) => i == 0 ? rows : i == 2 ? 0 : (long)Math.Max(d, 1)).ToArray();
-            inputs[name] = OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), pastShape);
-        }
-
+        var inputs = new Dictionary<string, OrtValue>();
         try
         {
+            foreach (var (name, meta) in _inputs)
+            {
+                inputs[name] = name switch
+                {
+                    "input_ids" => IntegerTensor(ids, shape, meta),
+                    "attention_mask" => IntegerTensor(mask, shape, meta),
+                    "position_ids" => IntegerTensor(positions, shape, meta),
+                    _ => EmptyPast(meta, rows),
+                };
+            }
+
             using var runOptions = new RunOptions();
             using var outputs = _session.Run(runOptions, inputs, [_outputName]);
-            var hidden = outputs[0].GetTensorDataAsSpan<float>();  // [rows, cols, Dimensions]
             var result = new float[rows][];
             for (var r = 0; r < rows; r++)
             {
-                var last = batch[r].TokenIds.Length - 1;  // last-token pooling on <|endoftext|>
-                var vector = hidden.Slice((r * cols + last) * Dimensions, Dimensions).ToArray();
+                // Last-token pooling on <|endoftext|>, unless the graph pooled already.
+                var offset = _outputIsPooled ? r * Dimensions : (r * cols + batch[r].TokenIds.Length - 1) * Dimensions;
+                var vector = Row(outputs[0], offset);
                 VectorMath.Normalize(vector);
                 result[r] = vector;
             }
@@ -113,6 +143,35 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         {
             foreach (var value in inputs.Values) value.Dispose();
         }
+    }
+
+    private float[] Row(OrtValue output, int offset)
+    {
+        if (output.GetTensorTypeAndShape().ElementDataType == TensorElementType.Float)
+            return output.GetTensorDataAsSpan<float>().Slice(offset, Dimensions).ToArray();
+        var half = output.GetTensorDataAsSpan<Float16>().Slice(offset, Dimensions);
+        var vector = new float[Dimensions];
+        for (var i = 0; i < vector.Length; i++) vector[i] = half[i].ToFloat();
+        return vector;
+    }
+
+    private static OrtValue IntegerTensor(long[] values, long[] shape, NodeMetadata meta) => meta.ElementDataType switch
+    {
+        TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(values, shape),
+        TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, v => (int)v), shape),
+        var other => throw new InvalidDataException($"Input of element type {other}: int64 or int32 expected."),
+    };
+
+    /// <summary>An empty KV cache entry, [batch, kv_heads, 0, head_dim], in the element type the graph declares.</summary>
+    private static OrtValue EmptyPast(NodeMetadata meta, int rows)
+    {
+        var shape = meta.Dimensions.Select((d, i) => i == 0 ? rows : i == 2 ? 0 : (long)Math.Max(d, 1)).ToArray();
+        return meta.ElementDataType switch
+        {
+            TensorElementType.Float16 => OrtValue.CreateTensorValueFromMemory(Array.Empty<Float16>(), shape),
+            TensorElementType.Float => OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), shape),
+            var other => throw new InvalidDataException($"past_key_values of element type {other}: fp32 or fp16 expected."),
+        };
     }
 
     public void Dispose() => _session.Dispose();
