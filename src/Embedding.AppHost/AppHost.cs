@@ -27,9 +27,10 @@ var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithHealthProbe("/health")
     .WithPrometheusWhenPublished();
 
-// Workers: one per model tier, each consuming only its tier's queue. GPU tiers run next to an SGLang engine
-// and exist only where a GPU is switched on (Embedding:Gpu:Enabled), optionally with an always-on CPU standby of the
-// same model at a lower consumer priority; the CPU tiers always run.
+// Workers: one per model tier, each consuming only its tier's queue. GPU tiers run next to an SGLang engine where a GPU
+// is switched on (Embedding:Gpu:Enabled), optionally with an always-on CPU standby of the same model at a lower consumer
+// priority; elsewhere a GPU tier with an ONNX export of its model runs that on CPU. Models from the hub are fetched by a
+// model-{tier} resource first. CPU tiers always run.
 var tiers = embedding.ServedTiers().ToList();
 for (var i = 0; i < tiers.Count; i++)
 {
@@ -39,20 +40,24 @@ for (var i = 0; i < tiers.Count; i++)
         .WithTier(tier)
         .WithPrometheusWhenPublished()
         .WithQueueScaling(EmbeddingQueues.ForModel(tier.Name), embedding.Scaling.For(tier.Scaling), messaging, management);
-    if (tier.RunsOnGpu)
+    if (embedding.RunsOnGpu(tier))
     {
         var engine = builder.AddSglangEngine($"sglang-{tier.ResourceName}", tier, embedding.Gpu);
         worker.WithEngine(engine, tier).WaitFor(engine);
         if (tier.Standby is { } standby)
+        {
             builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}-standby")
                 .WithReference(messaging).WaitFor(messaging)
                 .WithTier(tier)
-                .AsStandby(standby)
+                .AsStandby(tier, standby)
                 .WithPrometheusWhenPublished();
+            if (standby.ModelOf(tier) is { } standbyModel) builder.AddModelDownload(tier, standbyModel);
+        }
     }
     else
     {
         worker.WithOnnxModel(tier);
+        builder.AddModelDownload(tier, tier.CpuModel!);
     }
     api.WithModel(i, tier);
 }

@@ -13,6 +13,9 @@ public sealed class EmbeddingSettings
     public bool? UseContainers { get; set; }
 
     public int LocalRedisPort { get; set; } = 36379;
+
+    /// <summary>The model hub (or a mirror) for hub-sourced tiers; unset: HF_ENDPOINT, else huggingface.co.</summary>
+    public string? HubEndpoint { get; set; }
     public int LocalRabbitMqPort { get; set; } = 35672;
 
     public GpuSettings Gpu { get; set; } = new();
@@ -26,8 +29,14 @@ public sealed class EmbeddingSettings
     /// <summary>Model tiers: name clients send, backend, vector size. See appsettings.json for the defaults.</summary>
     public List<TierSettings> Tiers { get; set; } = [];
 
-    /// <summary>The tiers this run serves: CPU tiers always, GPU tiers only where a GPU is switched on.</summary>
-    public IEnumerable<TierSettings> ServedTiers() => Tiers.Where(t => !t.RunsOnGpu || Gpu.Enabled);
+    /// <summary>
+    /// The tiers this run serves: CPU tiers always; GPU tiers where a GPU is switched on, or on CPU where they have an
+    /// ONNX export of their model (the same name then answers with the same model, slower).
+    /// </summary>
+    public IEnumerable<TierSettings> ServedTiers() => Tiers.Where(t => !t.IsGpuTier || Gpu.Enabled || t.CpuModel is not null);
+
+    /// <summary>Whether <paramref name="tier"/> runs on its GPU engine in this run (else on CPU).</summary>
+    public bool RunsOnGpu(TierSettings tier) => tier.IsGpuTier && Gpu.Enabled;
 }
 
 public sealed class TierSettings
@@ -40,9 +49,17 @@ public sealed class TierSettings
     public int Dimensions { get; set; }
     public bool Matryoshka { get; set; } = true;
 
-    /// <summary>ONNX tiers: a local model directory (relative to the AppHost project) or a hub repository to download.</summary>
+    /// <summary>
+    /// The model as an ONNX export, run on CPU: a local model directory (relative to the AppHost project) or a hub
+    /// repository to download, pinned to a revision, and which of its ONNX files to run. ONNX tiers need one; a GPU tier
+    /// with one runs on CPU where the GPU is off, and its standby uses it.
+    /// </summary>
     public string? OnnxModelPath { get; set; }
     public string? HubRepository { get; set; }
+    public string? HubRevision { get; set; }
+    public string? OnnxFile { get; set; }
+
+    public OnnxModelSource? CpuModel => OnnxModelSource.From(OnnxModelPath, HubRepository, HubRevision, OnnxFile);
 
     /// <summary>SGLang tiers: the Hugging Face model the engine serves.</summary>
     public string? EngineModel { get; set; }
@@ -58,7 +75,8 @@ public sealed class TierSettings
     /// <summary>An always-on CPU worker of the same model beside a GPU tier's workers; none if null.</summary>
     public StandbySettings? Standby { get; set; }
 
-    public bool RunsOnGpu => string.Equals(Backend, "SGLang", StringComparison.OrdinalIgnoreCase);
+    /// <summary>Configured for an SGLang engine; whether it runs on one depends on the run (<see cref="EmbeddingSettings.RunsOnGpu"/>).</summary>
+    public bool IsGpuTier => string.Equals(Backend, "SGLang", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The name in resource form (letters, digits, hyphens): "qwen3-embedding-0.6b" -> "qwen3-embedding-0-6b".</summary>
     public string ResourceName => System.Text.RegularExpressions.Regex.Replace(Name.ToLowerInvariant(), "[^a-z0-9]+", "-").Trim('-');
@@ -72,9 +90,23 @@ public sealed class TierSettings
 /// </summary>
 public sealed class StandbySettings
 {
+    /// <summary>The standby's own ONNX export; unset: the tier's (<see cref="TierSettings.CpuModel"/>).</summary>
     public string? OnnxModelPath { get; set; }
     public string? HubRepository { get; set; }
+    public string? HubRevision { get; set; }
+    public string? OnnxFile { get; set; }
     public int Replicas { get; set; } = 1;
+
+    public OnnxModelSource? ModelOf(TierSettings tier) => OnnxModelSource.From(OnnxModelPath, HubRepository, HubRevision, OnnxFile) ?? tier.CpuModel;
+}
+
+/// <summary>Where a CPU worker's ONNX model comes from: a local directory, or a hub repository at a revision.</summary>
+public sealed record OnnxModelSource(string? LocalPath, string? HubRepository, string? HubRevision, string? OnnxFile)
+{
+    public static OnnxModelSource? From(string? path, string? hub, string? revision, string? file) =>
+        string.IsNullOrWhiteSpace(path) && string.IsNullOrWhiteSpace(hub) ? null : new(path, hub, revision, file);
+
+    public bool FromHub => !string.IsNullOrWhiteSpace(HubRepository);
 }
 
 /// <summary>The SGLang engine container for GPU tiers.</summary>
@@ -162,19 +194,19 @@ public static class AppHostExtensions
     }
 
     public static IResourceBuilder<ProjectResource> WithOnnxModel(this IResourceBuilder<ProjectResource> worker, TierSettings tier) =>
-        worker.WithOnnxModel(tier.OnnxModelPath, tier.HubRepository);
+        worker.WithOnnxModel(tier.CpuModel ?? throw new InvalidOperationException($"Tier '{tier.Name}' runs on CPU and needs OnnxModelPath or HubRepository."));
 
     /// <summary>The tier's model on CPU, beside its GPU workers (see <see cref="StandbySettings"/>).</summary>
-    public static IResourceBuilder<ProjectResource> AsStandby(this IResourceBuilder<ProjectResource> worker, StandbySettings standby) =>
-        worker.WithOnnxModel(standby.OnnxModelPath, standby.HubRepository)
+    public static IResourceBuilder<ProjectResource> AsStandby(this IResourceBuilder<ProjectResource> worker, TierSettings tier, StandbySettings standby) =>
+        worker.WithOnnxModel(standby.ModelOf(tier) ?? throw new InvalidOperationException($"Tier '{tier.Name}': its standby needs an ONNX export (OnnxModelPath or HubRepository)."))
               .WithEnvironment("Worker__ConsumerPriority", "-1")
               .WithReplicas(standby.Replicas);
 
-    private static IResourceBuilder<ProjectResource> WithOnnxModel(this IResourceBuilder<ProjectResource> worker, string? modelPath, string? hubRepository)
+    private static IResourceBuilder<ProjectResource> WithOnnxModel(this IResourceBuilder<ProjectResource> worker, OnnxModelSource model)
     {
         worker.WithEnvironment("Worker__Backend", "Onnx");
-        if (!string.IsNullOrWhiteSpace(hubRepository))
-            return worker.WithEnvironment("Worker__Onnx__HubRepository", hubRepository);
+        if (!string.IsNullOrWhiteSpace(model.OnnxFile)) worker.WithEnvironment("Worker__Onnx__OnnxFile", model.OnnxFile);
+        if (model.FromHub) return worker.WithHubModel(model);
         var builder = worker.ApplicationBuilder;
         if (builder.ExecutionContext.IsPublishMode)
         {
@@ -183,7 +215,37 @@ public static class AppHostExtensions
             return worker.WithEnvironment("Worker__Onnx__ModelPath", mounted)
                 .WithAnnotation(new ContainerMountAnnotation("models", "/models", ContainerMountType.Volume, isReadOnly: true));
         }
-        return worker.WithEnvironment("Worker__Onnx__ModelPath", Path.GetFullPath(modelPath ?? "", builder.AppHostDirectory));
+        return worker.WithEnvironment("Worker__Onnx__ModelPath", Path.GetFullPath(model.LocalPath ?? "", builder.AppHostDirectory));
+    }
+
+    /// <summary>A model from the hub, pinned to its revision; the hub's own variables (mirror, token) pass through.</summary>
+    private static IResourceBuilder<ProjectResource> WithHubModel(this IResourceBuilder<ProjectResource> project, OnnxModelSource model)
+    {
+        project.WithEnvironment("Worker__Onnx__HubRepository", model.HubRepository);
+        if (!string.IsNullOrWhiteSpace(model.HubRevision)) project.WithEnvironment("Worker__Onnx__HubRevision", model.HubRevision);
+        foreach (var variable in new[] { "HF_ENDPOINT", "HF_TOKEN" })
+            if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value) project.WithEnvironment(variable, value);
+        // Embedding:HubEndpoint overrides HF_ENDPOINT for this AppHost's workers alone (a mirror; tests: no hub at all).
+        if (project.ApplicationBuilder.Configuration["Embedding:HubEndpoint"] is { Length: > 0 } endpoint)
+            project.WithEnvironment("Worker__Hub__Endpoint", endpoint);
+        return project;
+    }
+
+    /// <summary>
+    /// The model's files fetched once, visibly: a resource of its own that downloads them into the shared cache (progress
+    /// in its console, failure with the reason in its state) and exits. Workers started meanwhile wait for it on the
+    /// cache's lock and then load what it fetched; where it failed, they answer the tier's requests with
+    /// model_unavailable and the reason instead of leaving callers to time out.
+    /// </summary>
+    public static void AddModelDownload(this IDistributedApplicationBuilder builder, TierSettings tier, OnnxModelSource model)
+    {
+        if (builder.ExecutionContext.IsPublishMode || !model.FromHub) return;
+        var download = builder.AddProject<Projects.Embedding_Worker>($"model-{tier.ResourceName}")
+            .WithArgs("download-model")
+            .WithEnvironment("Worker__Model", tier.Name)
+            .WithEnvironment("Worker__Backend", "Onnx");
+        if (!string.IsNullOrWhiteSpace(model.OnnxFile)) download.WithEnvironment("Worker__Onnx__OnnxFile", model.OnnxFile);
+        download.WithHubModel(model);
     }
 
     /// <summary>

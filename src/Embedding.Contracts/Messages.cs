@@ -19,7 +19,11 @@ public sealed record TextsEmbedded(int Dimensions, byte[] Vectors, int[] TokenCo
 
 /// <summary>The request cannot be served as asked (e.g. a text longer than the model's context).</summary>
 /// <param name="Index">Index of the offending text in <see cref="EmbedTexts.Texts"/>, or -1.</param>
-public sealed record EmbedRejected(int Index, string Code, string Message);
+public sealed record EmbedRejected(int Index, string Code, string Message)
+{
+    /// <summary>The worker has no model to run (it could not be downloaded or loaded); Message says why. Not the caller's fault.</summary>
+    public const string ModelUnavailable = "model_unavailable";
+}
 
 /// <summary>Queue naming and shape, shared by the API, the workers and the AppHost.</summary>
 public static class EmbeddingQueues

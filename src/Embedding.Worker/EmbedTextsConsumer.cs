@@ -31,6 +31,12 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
             return;
         }
 
+        if (backend is UnavailableBackend unavailable)
+        {
+            await context.RespondAsync(new EmbedRejected(-1, EmbedRejected.ModelUnavailable, $"The model '{message.Model}' is unavailable: {unavailable.Reason}"));
+            return;
+        }
+
         // The request's own limits (the API's, at most the model's context) are checked before any model time is spent.
         var limit = message.MaxTokensPerInput > 0 ? Math.Min(message.MaxTokensPerInput, backend.MaxInputTokens) : backend.MaxInputTokens;
         var tokenized = new TokenizedText[message.Texts.Count];

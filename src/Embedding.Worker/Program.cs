@@ -1,6 +1,12 @@
 using Embedding.Worker;
 using Embedding.Worker.Backends;
 using Embedding.Worker.Extensions;
+using Embedding.Worker.Model;
+using Microsoft.Extensions.Options;
+
+// `download-model`: fetch the configured model's files into the cache and exit (0: ready; 1: unavailable, with the reason).
+// The AppHost runs this as the tier's model resource, so the download shows in the dashboard before any worker starts.
+if (args.FirstOrDefault() == "download-model") return await DownloadModel.RunAsync(args[1..]);
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
@@ -11,7 +17,7 @@ app.MapDefaultEndpoints();
 
 // Load (or download) the model, or wait for the engine to report healthy, before the bus starts:
 // a worker takes messages only once it can answer them. Until then they wait on the queue.
-var backend = app.Services.GetRequiredService<IEmbeddingBackend>();
+var backend = await app.Services.GetRequiredService<BackendLoader>().LoadAsync(app.Lifetime.ApplicationStopping);
 app.Logger.LogInformation("Waiting for the embedding engine to be ready");
 await backend.WaitUntilReadyAsync(app.Lifetime.ApplicationStopping);
 
@@ -21,4 +27,32 @@ app.Lifetime.ApplicationStarted.Register(() => metrics.Started(DateTime.Now - Sy
 app.Lifetime.ApplicationStopping.Register(metrics.Stopped);
 
 app.Run();
+return 0;
 
+internal static class DownloadModel
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.AddServiceDefaults();
+        builder.Services.Configure<WorkerOptions>(builder.Configuration.GetSection(WorkerOptions.SectionName));
+        builder.Services.AddModelFiles();
+        using var host = builder.Build();  // disposing it flushes the logs to the dashboard (OTLP exports in batches)
+        var options = host.Services.GetRequiredService<IOptions<WorkerOptions>>().Value;
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Embedding.Worker.Download");
+        try
+        {
+            var files = host.Services.GetRequiredService<ModelFiles>();
+            var directory = options.Backend == BackendKind.OpenAI
+                ? await files.ResolveTokenizerAsync(options.OpenAI.Model!, options.OpenAI.TokenizerRevision, options.Hub, CancellationToken.None)
+                : await files.ResolveAsync(options.Onnx, options.Hub, CancellationToken.None);
+            logger.LogInformation("Model files for '{Model}' are in {Directory}", options.Model, directory);
+            return 0;
+        }
+        catch (Exception ex) when (ex is ModelUnavailableException or InvalidDataException or IOException)
+        {
+            logger.LogError("Model for '{Model}' is unavailable: {Reason}", options.Model, ex.Message);
+            return 1;
+        }
+    }
+}

@@ -47,6 +47,36 @@ public sealed class AppHostTests
         while (replicas.Running > 0) await Task.Delay(200, timeout.Token);  // the cooldown passes, the worker is stopped
     }
 
+    /// <summary>
+    /// The real model's tier, where its hub cannot be reached (as on CI): the model-{tier} resource fails and says why
+    /// in its state and console, and a request to the tier wakes a worker that answers 503 model_unavailable with the
+    /// reason at once, instead of the caller waiting for a timeout.
+    /// </summary>
+    [Fact]
+    public async Task Offline_the_real_model_tier_says_why_in_the_dashboard_and_answers_model_unavailable()
+    {
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
+            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36579", "--Embedding:LocalRabbitMqPort=35872",
+             $"--Embedding:HubEndpoint=http://127.0.0.1:{TestEnvironment.ClosedPort()}",
+             "--Embedding:Scaling:StartupSeconds=3", "--Embedding:Scaling:PollingIntervalSeconds=1"]);
+        await using var app = await builder.BuildAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        await app.StartAsync(timeout.Token);
+
+        var download = await app.ResourceNotifications.WaitForResourceAsync("model-qwen3-embedding-0-6b",
+            e => e.Snapshot.ExitCode is not null, timeout.Token);
+        Assert.Equal(1, download.Snapshot.ExitCode);
+
+        await app.ResourceNotifications.WaitForResourceHealthyAsync("api", timeout.Token);
+        using var http = app.CreateHttpClient("api");
+        var response = await http.PostAsJsonAsync("/v1/embeddings", new { model = "Qwen/Qwen3-Embedding-0.6B", input = "hello" }, timeout.Token);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var error = (await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token)).GetProperty("error");
+        Assert.Equal("model_unavailable", error.GetProperty("code").GetString());
+        Assert.Contains("Qdrant/Qwen3-Embedding-0.6B-onnx", error.GetProperty("message").GetString());
+    }
+
     /// <summary>The states of one resource's replicas (each replica is its own resource id).</summary>
     private sealed class ReplicaStates
     {

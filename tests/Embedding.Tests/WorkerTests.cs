@@ -159,8 +159,8 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
 
     private OpenAICompatibleBackend Backend(string? tokenizer = null) => new(new HttpClient(), new OpenAIBackendOptions
     {
-        BaseUrl = _baseUrl, Model = "Qwen/Qwen3-Embedding-4B", Dimensions = 4, MaxInputTokens = 64, TokenizerPath = tokenizer,
-    });
+        BaseUrl = _baseUrl, Model = "Qwen/Qwen3-Embedding-4B", Dimensions = 4, MaxInputTokens = 64,
+    }, tokenizer is null ? null : new Qwen3Tokenizer(tokenizer));
 
     private static Task Answer(HttpContext ctx, params float[][] vectors) => ctx.Response.WriteAsJsonAsync(new
     {
@@ -214,7 +214,7 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
         var backend = new OpenAICompatibleBackend(new HttpClient { Timeout = TimeSpan.FromSeconds(5) }, new OpenAIBackendOptions
         {
             BaseUrl = new Uri($"http://127.0.0.1:{TestEnvironment.ClosedPort()}"), Model = "m", Dimensions = 4,
-        });
+        }, tokenizer: null);
         await Assert.ThrowsAnyAsync<Exception>(() => backend.EmbedAsync([backend.Tokenize("a", false)], CancellationToken.None));
     }
 
@@ -319,89 +319,5 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
         var cut = backend.Tokenize(text, truncate: true);
         Assert.Equal(64, cut.TokenCount);
         Assert.True(cut.Text.Length < text.Length && text.StartsWith(cut.Text, StringComparison.Ordinal));
-    }
-}
-
-/// <summary>Model download: files are checked against the hub's hashes before use.</summary>
-public sealed class ModelFilesTests : IAsyncLifetime
-{
-    private WebApplication _hub = null!;
-    private Uri _baseUrl = null!;
-    private bool _corrupt;
-
-    public async Task InitializeAsync()
-    {
-        // A tiny stand-in for the Hugging Face hub: the tree listing API and /resolve/ downloads.
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _hub = builder.Build();
-        var files = new[] { "config.json", "tokenizer.json", "vocab.json", "merges.txt", "model.onnx" };
-        _hub.MapGet("/api/models/acme/tiny/tree/main", () => files.Select(f =>
-        {
-            var bytes = File.ReadAllBytes(Path.Combine(TestEnvironment.TinyModel, f));
-            var blob = System.Security.Cryptography.SHA1.HashData([.. System.Text.Encoding.ASCII.GetBytes($"blob {bytes.Length}\0"), .. bytes]);
-            return f == "model.onnx"
-                ? (object)new { type = "file", path = "onnx/model.onnx", size = 134, oid = "0", lfs = new { oid = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), size = bytes.Length } }
-                : new { type = "file", path = f, size = bytes.Length, oid = Convert.ToHexStringLower(blob) };
-        }).Append(new { type = "file", path = "README.md", size = 5, oid = "x" }));
-        _hub.MapGet("/acme/tiny/resolve/main/{**path}", (string path) =>
-        {
-            var bytes = File.ReadAllBytes(Path.Combine(TestEnvironment.TinyModel, Path.GetFileName(path)));
-            if (_corrupt && path.EndsWith("model.onnx")) bytes[100] ^= 0xFF;
-            return Results.Bytes(bytes);
-        });
-        await _hub.StartAsync();
-        _baseUrl = new Uri(_hub.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-    }
-
-    public async Task DisposeAsync() => await _hub.DisposeAsync();
-
-    private OnnxBackendOptions Options(string cache) => new()
-    {
-        HubRepository = "acme/tiny", HubEndpoint = _baseUrl.ToString(), CacheDirectory = cache,
-    };
-
-    [Fact]
-    public async Task Downloads_once_verifies_and_loads()
-    {
-        var cache = Directory.CreateTempSubdirectory("models-").FullName;
-        try
-        {
-            var files = new ModelFiles(new HttpClient(), NullLogger<ModelFiles>.Instance);
-            var directory = await files.ResolveAsync(Options(cache), CancellationToken.None);
-
-            Assert.True(File.Exists(Path.Combine(directory, "onnx", "model.onnx")));
-            Assert.False(File.Exists(Path.Combine(directory, "README.md")));
-            using var backend = new OnnxQwen3Backend(directory, new OnnxBackendOptions());
-            var reference = ReferenceData.Load().Embeddings[0];
-            var vector = (await backend.EmbedAsync([backend.Tokenize(reference.Text, false)], CancellationToken.None))[0];
-            Assert.True(VectorMath.Cosine(vector, reference.Embedding) >= 0.9999);
-
-            await _hub.StopAsync();  // the second resolve must not need the hub
-            Assert.Equal(directory, await files.ResolveAsync(Options(cache), CancellationToken.None));
-        }
-        finally
-        {
-            Directory.Delete(cache, recursive: true);
-        }
-    }
-
-    [Fact]
-    public async Task A_corrupt_download_is_rejected_and_deleted()
-    {
-        _corrupt = true;
-        var cache = Directory.CreateTempSubdirectory("models-").FullName;
-        try
-        {
-            var files = new ModelFiles(new HttpClient(), NullLogger<ModelFiles>.Instance);
-            var error = await Assert.ThrowsAsync<InvalidDataException>(() => files.ResolveAsync(Options(cache), CancellationToken.None));
-
-            Assert.Contains("onnx/model.onnx", error.Message);
-            Assert.Empty(Directory.GetFiles(cache, "model.onnx*", SearchOption.AllDirectories));
-        }
-        finally
-        {
-            Directory.Delete(cache, recursive: true);
-        }
     }
 }

@@ -21,6 +21,10 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
     public static OpenAIError Unavailable(string message, int retryAfterSeconds) =>
         new(StatusCodes.Status503ServiceUnavailable, message, "server_error", null, "service_unavailable") { RetryAfterSeconds = retryAfterSeconds };
 
+    /// <summary>The tier's workers have no model to run (e.g. it could not be downloaded); the message says why and what to do.</summary>
+    public static OpenAIError ModelUnavailable(string message) =>
+        new(StatusCodes.Status503ServiceUnavailable, message, "server_error", "model", "model_unavailable") { RetryAfterSeconds = 60 };
+
     private const string ItemKey = "embedding.error.code";
 
     /// <summary>The code (or, where none, the type) of the error this request answered with; null for a success.</summary>

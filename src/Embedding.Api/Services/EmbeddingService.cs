@@ -130,6 +130,7 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
     /// <summary>A worker's refusal, pointed at the caller's input index rather than the worker's.</summary>
     private static OpenAIError Rejection(EmbedRejected rejected, List<int> missing, int[] slot)
     {
+        if (rejected.Code == EmbedRejected.ModelUnavailable) return OpenAIError.ModelUnavailable(rejected.Message);
         string? param = null;
         if (rejected.Index >= 0 && rejected.Index < missing.Count)
         {

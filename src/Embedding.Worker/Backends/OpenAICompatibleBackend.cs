@@ -10,7 +10,7 @@ namespace Embedding.Worker.Backends;
 /// An OpenAI-compatible /v1/embeddings engine, e.g. SGLang (<c>sglang.launch_server --is-embedding</c>)
 /// serving Qwen3-Embedding-4B on a GPU. Always asks for full-length float vectors: truncation to
 /// <c>dimensions</c> happens in one place (the API), whatever the engine supports.
-/// The HttpClient carries the standard resilience handler from ServiceDefaults (retries, timeouts, breaker).
+/// The HttpClient carries a resilience handler sized from the engine timeout (Extensions.AddApplicationServices).
 /// </summary>
 public sealed class OpenAICompatibleBackend : IEmbeddingBackend
 {
@@ -22,14 +22,15 @@ public sealed class OpenAICompatibleBackend : IEmbeddingBackend
     public int MaxInputTokens => _options.MaxInputTokens;
     public bool PadsBatches => false;  // engines like SGLang pack sequences without padding
 
-    public OpenAICompatibleBackend(HttpClient http, OpenAIBackendOptions options)
+    /// <param name="tokenizer">The engine model's tokenizer, for exact counts; null: counts are estimated.</param>
+    public OpenAICompatibleBackend(HttpClient http, OpenAIBackendOptions options, Qwen3Tokenizer? tokenizer)
     {
         _http = http;
         _options = options;
+        _tokenizer = tokenizer;
         _http.BaseAddress = options.BaseUrl;
         if (!string.IsNullOrEmpty(options.ApiKey))
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.ApiKey);
-        if (!string.IsNullOrWhiteSpace(options.TokenizerPath)) _tokenizer = new Qwen3Tokenizer(options.TokenizerPath);
     }
 
     public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue)

@@ -18,9 +18,8 @@ public static class Extensions
         builder.Services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>();
 
         builder.Services.AddSingleton<WorkerMetrics>();
-#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is experimental; both clients need their own policies
-        // Multi-GB downloads must not get the default per-attempt timeout.
-        builder.Services.AddHttpClient<ModelFiles>(c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+        builder.Services.AddModelFiles();
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is experimental; the engine's client needs its own policy
         // The engine's client: resilience sized from the configured timeout (the defaults would cut a long GPU
         // batch at 30 s). Embedding requests are idempotent, so retrying a POST is safe.
         var engineTimeout = TimeSpan.FromSeconds(options.OpenAI.TimeoutSeconds);
@@ -33,7 +32,9 @@ public static class Extensions
                 r.CircuitBreaker.SamplingDuration = engineTimeout * 2;
             });
 #pragma warning restore EXTEXP0001
-        builder.Services.AddSingleton<IEmbeddingBackend>(CreateBackend);
+        builder.Services.AddSingleton<BackendLoader>();
+        builder.Services.AddSingleton<IEmbeddingBackend>(sp => sp.GetRequiredService<BackendLoader>().Backend);
+        builder.Services.AddHealthChecks().AddCheck<BackendLoader>("model");
         builder.Services.AddSingleton<TokenBudgetBatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenBudgetBatcher>());
 
@@ -56,31 +57,13 @@ public static class Extensions
             }));
     }
 
-    private static IEmbeddingBackend CreateBackend(IServiceProvider sp)
+    /// <summary>The model downloader's client: multi-GB downloads must not get the default per-attempt timeout; it resumes by itself.</summary>
+    public static IServiceCollection AddModelFiles(this IServiceCollection services)
     {
-        var options = sp.GetRequiredService<IOptions<WorkerOptions>>().Value;
-        var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Embedding.Worker.Backend");
-        switch (options.Backend)
-        {
-            case BackendKind.Onnx:
-                var directory = sp.GetRequiredService<ModelFiles>().ResolveAsync(options.Onnx, CancellationToken.None).GetAwaiter().GetResult();
-                var onnx = new OnnxQwen3Backend(directory, options.Onnx);
-                logger.LogInformation("ONNX backend ready: {Directory}, {Dimensions} dims, context {Context} tokens", directory, onnx.Dimensions, onnx.MaxInputTokens);
-                if (Directory.EnumerateFiles(directory, "reference*.json").Any())
-                    logger.LogWarning("Serving the TEST model in {Directory}: random weights, vectors without meaning. " +
-                                      "Configure a real Qwen3-Embedding ONNX export for real embeddings (see README).", directory);
-                return onnx;
-            case BackendKind.OpenAI:
-                var http = sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(OpenAICompatibleBackend));
-                logger.LogInformation("OpenAI-compatible backend: {BaseUrl}, model {Model}", options.OpenAI.BaseUrl, options.OpenAI.Model);
-                return new OpenAICompatibleBackend(http, options.OpenAI);
-            case BackendKind.SimulatedGpu:
-                logger.LogWarning("SIMULATED GPU backend: timing from a latency model, vectors are hashes. For benchmarks only.");
-                return new SimulatedGpuBackend(options.SimulatedGpu);
-            default:
-                logger.LogWarning("FAKE backend: vectors are hashes of the text, not embeddings. Use it only to measure overhead.");
-                return new FakeBackend(options.Fake);
-        }
+#pragma warning disable EXTEXP0001 // RemoveAllResilienceHandlers is experimental
+        services.AddHttpClient<ModelFiles>(c => c.Timeout = Timeout.InfiniteTimeSpan).RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
+        return services;
     }
 }
 
@@ -93,7 +76,7 @@ public sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
     public ValidateOptionsResult Validate(string? name, WorkerOptions o)
     {
         var failures = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-        foreach (var section in new object[] { o, o.Onnx, o.OpenAI, o.Fake, o.SimulatedGpu })
+        foreach (var section in new object[] { o, o.Onnx, o.Hub, o.OpenAI, o.Fake, o.SimulatedGpu })
             System.ComponentModel.DataAnnotations.Validator.TryValidateObject(section, new(section), failures, validateAllProperties: true);
         var messages = failures.Select(f => $"Worker: {f.ErrorMessage}").ToList();
         if (o.Backend == BackendKind.Onnx && string.IsNullOrWhiteSpace(o.Onnx.ModelPath) && string.IsNullOrWhiteSpace(o.Onnx.HubRepository))

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
@@ -6,83 +8,216 @@ using System.Text.Json.Serialization;
 
 namespace Embedding.Worker.Model;
 
+/// <summary>What could not be had, and how to provide it: the worker answers its tier's requests with this reason.</summary>
+public sealed class ModelUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>
-/// Finds the model directory: a configured local directory, or a copy downloaded once from a
-/// Hugging Face-style hub into the cache directory, each file checked against the hub's hashes
-/// (SHA-256 for LFS files, the git blob id for small ones) before it is used.
+/// Finds a model's files: a configured local directory, or a copy downloaded once from a Hugging Face-style hub (or a
+/// mirror: HF_ENDPOINT; private repositories: HF_TOKEN) into the cache directory, pinned to a revision. Only the files
+/// needed are fetched: config and tokenizer, and the chosen ONNX file with its external weights. Each file is checked
+/// against the hub's listing (SHA-256 for LFS files, the git blob id for small ones) before it is used; a broken
+/// download resumes where it stopped (HTTP Range); processes sharing the cache take turns (a lock file), so the AppHost's
+/// download resource and a worker never fetch the same file twice.
 /// </summary>
 public sealed class ModelFiles(HttpClient http, ILogger<ModelFiles> logger)
 {
-    /// <summary>Files an ONNX export of Qwen3-Embedding needs (others in the repository are skipped).</summary>
-    private static readonly string[] Wanted =
-        ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-         "model.onnx", "model.onnx_data", "onnx/model.onnx", "onnx/model.onnx_data"];
+    private static readonly TimeSpan ListingTimeout = TimeSpan.FromSeconds(30);
 
-    public async Task<string> ResolveAsync(OnnxBackendOptions options, CancellationToken ct)
+    /// <summary>No byte for this long: the connection is treated as broken (and the download resumed).</summary>
+    private static readonly TimeSpan StallTimeout = TimeSpan.FromSeconds(60);
+
+    private const int Attempts = 4;
+
+    /// <summary>The model directory for an ONNX backend: its local path, or its hub copy with the chosen ONNX file.</summary>
+    public Task<string> ResolveAsync(OnnxBackendOptions onnx, HubOptions hub, CancellationToken ct)
     {
-        if (!string.IsNullOrWhiteSpace(options.ModelPath))
+        if (!string.IsNullOrWhiteSpace(onnx.ModelPath))
         {
-            if (!Directory.Exists(options.ModelPath))
-                throw new DirectoryNotFoundException($"Worker:Onnx:ModelPath '{options.ModelPath}' does not exist.");
-            return options.ModelPath;
+            if (!Directory.Exists(onnx.ModelPath))
+                throw new ModelUnavailableException($"Worker:Onnx:ModelPath '{onnx.ModelPath}' does not exist.");
+            return Task.FromResult(onnx.ModelPath);
         }
-        if (string.IsNullOrWhiteSpace(options.HubRepository))
-            throw new InvalidOperationException("Set Worker:Onnx:ModelPath (a local model directory) or Worker:Onnx:HubRepository (to download one).");
+        if (string.IsNullOrWhiteSpace(onnx.HubRepository))
+            throw new ModelUnavailableException("Set Worker:Onnx:ModelPath (a local model directory) or Worker:Onnx:HubRepository (to download one).");
+        return DownloadAsync(onnx.HubRepository, onnx.HubRevision, hub, onnx.OnnxFile ?? "", ct);
+    }
 
-        var target = Path.Combine(options.CacheDirectory, options.HubRepository.Replace('/', '_'), options.HubRevision);
-        var complete = Path.Combine(target, ".complete");
+    /// <summary>Just the tokenizer (and config) of a hub repository, e.g. for the GPU engine's model: a few MB.</summary>
+    public Task<string> ResolveTokenizerAsync(string repository, string revision, HubOptions hub, CancellationToken ct) =>
+        DownloadAsync(repository, revision, hub, onnxFile: null, ct);
+
+    /// <param name="onnxFile">The ONNX file to fetch ("" = model.onnx or onnx/model.onnx, whichever the repository has); null for none.</param>
+    private async Task<string> DownloadAsync(string repository, string revision, HubOptions hub, string? onnxFile, CancellationToken ct)
+    {
+        var target = Path.Combine(hub.CacheDirectory, repository.Replace('/', '_'), revision);
+        // One marker per file set: a tier may switch from the 8-bit file to fp32 and fetch only what is new.
+        var complete = Path.Combine(target, $".complete-{(onnxFile is null ? "tokenizer" : onnxFile == "" ? "default" : onnxFile.Replace('/', '_'))}");
         if (File.Exists(complete)) return target;
 
-        var endpoint = options.HubEndpoint.TrimEnd('/');
-        var listing = await http.GetFromJsonAsync<List<HubEntry>>(
-            $"{endpoint}/api/models/{options.HubRepository}/tree/{options.HubRevision}?recursive=true", ct)
-            ?? throw new InvalidDataException("The hub returned an empty file listing.");
-        var files = listing.Where(e => e.Type == "file" && Wanted.Contains(e.Path)).ToList();
-        if (!files.Any(f => f.Path.EndsWith("model.onnx", StringComparison.Ordinal)))
-            throw new InvalidDataException($"'{options.HubRepository}' has no model.onnx; choose an ONNX export of the model.");
-
         Directory.CreateDirectory(target);
-        var total = files.Sum(f => f.Lfs?.Size ?? f.Size);
+        await using var turn = await TakeTurnAsync(Path.Combine(target, ".lock"), repository, ct);
+        if (File.Exists(complete)) return target;  // another process fetched it while this one waited
+
+        var endpoint = hub.Endpoint.TrimEnd('/');
+        var listing = await ListAsync(endpoint, repository, revision, hub.Token, ct);
+        var files = Choose(listing, onnxFile, repository);
+        var total = files.Sum(f => f.Bytes);
         long done = 0;
+        logger.LogInformation("Fetching {Repository}@{Revision} from {Endpoint}: {Files} ({TotalMiB:F0} MiB)",
+            repository, revision, endpoint, string.Join(", ", files.Select(f => f.Path)), total / 1048576.0);
         foreach (var file in files)
         {
-            var url = $"{endpoint}/{options.HubRepository}/resolve/{options.HubRevision}/{file.Path}";
             var destination = Path.Combine(target, file.Path);
-            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-            await DownloadAsync(url, destination, file, done, total, ct);
-            done += file.Lfs?.Size ?? file.Size;
+            if (!(File.Exists(destination) && new FileInfo(destination).Length == file.Bytes))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+                var url = $"{endpoint}/{repository}/resolve/{revision}/{file.Path}";
+                await FetchAsync(url, destination, file, hub.Token, done, total, ct);
+            }
+            done += file.Bytes;
         }
         await File.WriteAllTextAsync(complete, DateTimeOffset.UtcNow.ToString("O"), ct);
-        logger.LogInformation("Model {Repository}@{Revision} is ready in {Directory}", options.HubRepository, options.HubRevision, target);
+        logger.LogInformation("Model files of {Repository}@{Revision} are ready in {Directory}", repository, revision, target);
         return target;
     }
 
-    private async Task DownloadAsync(string url, string destination, HubEntry file, long doneBefore, long total, CancellationToken ct)
+    private async Task<List<HubEntry>> ListAsync(string endpoint, string repository, string revision, string? token, CancellationToken ct)
+    {
+        var url = $"{endpoint}/api/models/{repository}/tree/{revision}?recursive=true";
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(ListingTimeout);
+            using var request = Request(HttpMethod.Get, url, token);
+            using var response = await http.SendAsync(request, timeout.Token);
+            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+                throw new ModelUnavailableException($"{endpoint} refused the listing of {repository} ({(int)response.StatusCode}): set HF_TOKEN to a token that may read it.");
+            if (response.StatusCode == HttpStatusCode.NotFound)
+                throw new ModelUnavailableException($"{endpoint} has no repository {repository} at revision {revision}.");
+            response.EnsureSuccessStatusCode();
+            return await response.Content.ReadFromJsonAsync<List<HubEntry>>(timeout.Token)
+                ?? throw new ModelUnavailableException($"{endpoint} returned an empty file listing for {repository}.");
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new ModelUnavailableException(
+                $"Could not reach {endpoint} to fetch {repository}@{revision} ({ex.Message}). Without internet, copy the model's files " +
+                "(config.json, tokenizer.json, the ONNX file) into a directory and set the tier's OnnxModelPath (Worker:Onnx:ModelPath) to it, " +
+                "or point HF_ENDPOINT at a hub mirror you can reach.", ex);
+        }
+    }
+
+    /// <summary>Config, tokenizer and the ONNX file with its external weights (model.onnx_data, model.onnx.data, ...).</summary>
+    private static List<HubEntry> Choose(List<HubEntry> listing, string? onnxFile, string repository)
+    {
+        var files = listing.Where(e => e.Type == "file").ToList();
+        var chosen = files.Where(f => f.Path == "config.json" || Qwen3Tokenizer.Files.Contains(f.Path)).ToList();
+        if (!chosen.Any(f => f.Path is "tokenizer.json" or "vocab.json"))
+            throw new ModelUnavailableException($"{repository} has no tokenizer.json (or vocab.json + merges.txt).");
+        if (onnxFile is null) return chosen;
+
+        var present = files.Where(f => f.Path.EndsWith(".onnx", StringComparison.Ordinal)).Select(f => f.Path).ToList();
+        var model = onnxFile != "" ? onnxFile : new[] { "model.onnx", "onnx/model.onnx" }.FirstOrDefault(present.Contains);
+        if (model is null || !present.Contains(model))
+            throw new ModelUnavailableException($"{repository} has no {(onnxFile == "" ? "model.onnx or onnx/model.onnx" : onnxFile)}" +
+                (present.Count > 0 ? $"; its ONNX files: {string.Join(", ", present)} (choose one with OnnxFile)." : "; choose an ONNX export of the model."));
+        if (!chosen.Any(f => f.Path == "config.json"))
+            throw new ModelUnavailableException($"{repository} has no config.json.");
+        chosen.AddRange(files.Where(f => f.Path == model
+            || f.Path.StartsWith(model + "_data", StringComparison.Ordinal) || f.Path.StartsWith(model + ".data", StringComparison.Ordinal)));
+        return chosen;
+    }
+
+    /// <summary>Downloads into a .partial file, resuming it where a broken attempt stopped, then verifies and moves it in place.</summary>
+    private async Task FetchAsync(string url, string destination, HubEntry file, string? token, long doneBefore, long total, CancellationToken ct)
     {
         var partial = destination + ".partial";
-        using (var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct))
+        for (var attempt = 1; ; attempt++)
         {
-            response.EnsureSuccessStatusCode();
-            await using var source = await response.Content.ReadAsStreamAsync(ct);
-            await using var sink = File.Create(partial);
-            var buffer = new byte[1 << 20];
-            long written = 0;
-            var lastReport = Stopwatch.StartNew();
-            int read;
-            while ((read = await source.ReadAsync(buffer, ct)) > 0)
+            try
             {
-                await sink.WriteAsync(buffer.AsMemory(0, read), ct);
-                written += read;
-                if (lastReport.Elapsed > TimeSpan.FromSeconds(2))
-                {
-                    logger.LogInformation("Downloading {File}: {Percent:F0}% of {TotalMiB:F0} MiB",
-                        file.Path, 100.0 * (doneBefore + written) / Math.Max(1, total), total / 1048576.0);
-                    lastReport.Restart();
-                }
+                await FetchOnceAsync(url, partial, file, token, doneBefore, total, ct);
+                break;
+            }
+            catch (Exception ex) when (attempt < Attempts && !ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
+            {
+                var have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
+                logger.LogWarning("Download of {File} broke off at {MiB:F1} MiB ({Error}); resuming (attempt {Attempt} of {Attempts})",
+                    file.Path, have / 1048576.0, ex.Message, attempt + 1, Attempts);
+                await Task.Delay(TimeSpan.FromSeconds(attempt), ct);
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
+            {
+                throw new ModelUnavailableException($"Could not download {file.Path} from {url} ({ex.Message}); what arrived is kept and the next start resumes it.", ex);
             }
         }
         Verify(partial, file);
         File.Move(partial, destination, overwrite: true);
+    }
+
+    private async Task FetchOnceAsync(string url, string partial, HubEntry file, string? token, long doneBefore, long total, CancellationToken ct)
+    {
+        var have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
+        if (have > file.Bytes) { File.Delete(partial); have = 0; }
+        using var request = Request(HttpMethod.Get, url, token);
+        if (have > 0) request.Headers.Range = new RangeHeaderValue(have, null);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable) { File.Delete(partial); have = 0; }
+        response.EnsureSuccessStatusCode();
+        var resumed = have > 0 && response.StatusCode == HttpStatusCode.PartialContent;
+        if (have > 0)
+            logger.LogInformation(resumed ? "Resuming {File} at {MiB:F1} MiB" : "{File}: the server cannot resume; starting over", file.Path, have / 1048576.0);
+        if (!resumed) have = 0;
+
+        await using var source = await response.Content.ReadAsStreamAsync(ct);
+        await using var sink = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write);
+        var buffer = new byte[1 << 20];
+        var written = have;
+        var clock = Stopwatch.StartNew();
+        var lastReport = TimeSpan.Zero;
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        while (true)
+        {
+            stall.CancelAfter(StallTimeout);
+            var read = await source.ReadAsync(buffer, stall.Token);
+            if (read == 0) break;
+            await sink.WriteAsync(buffer.AsMemory(0, read), ct);
+            written += read;
+            if (clock.Elapsed - lastReport > TimeSpan.FromSeconds(2))
+            {
+                lastReport = clock.Elapsed;
+                logger.LogInformation("Downloading {File}: {Percent:F0}% of {TotalMiB:F0} MiB, {Rate:F1} MiB/s",
+                    file.Path, 100.0 * (doneBefore + written) / Math.Max(1, total), total / 1048576.0, (written - have) / 1048576.0 / clock.Elapsed.TotalSeconds);
+            }
+        }
+        if (written < file.Bytes) throw new IOException($"the connection closed after {written} of {file.Bytes} bytes");
+    }
+
+    private static HttpRequestMessage Request(HttpMethod method, string url, string? token)
+    {
+        var request = new HttpRequestMessage(method, url);
+        // HttpClient drops this header on a redirect to another host (the hub's file storage), as it should.
+        if (!string.IsNullOrEmpty(token)) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return request;
+    }
+
+    /// <summary>An exclusive lock on the copy's directory; logs once while another process holds it (downloading).</summary>
+    private async Task<FileStream> TakeTurnAsync(string path, string repository, CancellationToken ct)
+    {
+        var logged = false;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            }
+            catch (IOException)
+            {
+                if (!logged) logger.LogInformation("Another process is fetching {Repository}; waiting for it", repository);
+                logged = true;
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            }
+        }
     }
 
     /// <summary>Checks a downloaded file against the hub's listing; a mismatch deletes it and fails.</summary>
@@ -115,7 +250,11 @@ public sealed class ModelFiles(HttpClient http, ILogger<ModelFiles> logger)
         [property: JsonPropertyName("path")] string Path,
         [property: JsonPropertyName("size")] long Size,
         [property: JsonPropertyName("oid")] string Oid,
-        [property: JsonPropertyName("lfs")] HubLfs? Lfs);
+        [property: JsonPropertyName("lfs")] HubLfs? Lfs)
+    {
+        /// <summary>The file's real size: for LFS files the listing's top-level size may be the pointer's.</summary>
+        public long Bytes => Lfs?.Size ?? Size;
+    }
 
     public sealed record HubLfs(
         [property: JsonPropertyName("oid")] string Oid,

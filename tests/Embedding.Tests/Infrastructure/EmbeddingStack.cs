@@ -39,6 +39,9 @@ public sealed class EmbeddingStack : IAsyncDisposable
             ["Worker:Onnx:ModelPath"] = TestEnvironment.TinyModel,
             ["Worker:Onnx:IntraOpThreads"] = "1",
             ["Worker:Fake:Dimensions"] = "64",
+            // No hub in tests unless a test brings one: GPU-tier workers count tokens by estimate, as offline.
+            ["Worker:Hub:Endpoint"] = $"http://127.0.0.1:{TestEnvironment.ClosedPort()}",
+            ["Worker:Hub:CacheDirectory"] = Path.Combine(Path.GetTempPath(), "embedding-tests", "hub-cache"),
         };
         foreach (var (k, v) in worker ?? []) _workerSettings[k] = v;
 
@@ -108,6 +111,9 @@ public sealed class EmbeddingStack : IAsyncDisposable
     }
 
     public Dictionary<string, string?> WorkerSettings => new(_workerSettings);
+
+    /// <summary>A client of one worker's own endpoints (/health).</summary>
+    public HttpClient WorkerClient(int index) => _workers[index].CreateClient();
 
     private void Apply(IWebHostBuilder builder, Dictionary<string, string?> settings)
     {
