@@ -98,7 +98,9 @@ ADDED = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", 
          "<think>", "</think>"]
 LOOKALIKES = ["<|endoftext", "endoftext|>", "<| endoftext |>", "< think>", "<think >", "<THINK>", "<Think>",
               "<thinking>", "</ think>", "<tool_call", "tool_call>", "<<think>>", "<|im_start|", "|im_end|>",
-              "<|EndOfText|>", "<｜endoftext｜>", "<|endoftext|\u200b>", "＜think＞", "<think/>", "<|>", "<||>"]
+              "<|EndOfText|>", "<｜endoftext｜>", "<|endoftext|\u200b>", "＜think＞", "<think/>", "<|>", "<||>",
+              # NFC would compose '>' or '=' with a following U+0338: added tokens must be cut out before normalising.
+              "<think>\u0338", "</think>\u0338x", "a=\u0338b", "<tool_call>\u0338<tool_call>", "x<\u0338think>"]
 
 def corpus():
     texts = []
