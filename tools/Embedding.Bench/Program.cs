@@ -10,8 +10,13 @@ using Embedding.Worker.Backends;
 //                              /v1/embeddings (no cache, no queue, no batching across requests): "the backend called
 //                              directly", for the load tool to compare with the whole stack.
 // neardup <model-dir> <output.md>: near-duplicate reuse, error and work saved per threshold (NearDuplicateBench.cs).
+// peer <model-dir> <onnx-file> <texts.json> <threads> <out.json>: the worker's ONNX path on bench/cpu/peer_bench.py's texts.
 switch (args.FirstOrDefault())
 {
+    case "peer":
+        await PeerBench.RunAsync(args[1], args[2], args[3], int.Parse(args[4]), args[5]);
+        break;
+
     case "neardup":
         await NearDuplicateBench.RunAsync(args[1], args[2]);
         break;
