@@ -29,7 +29,10 @@ public sealed class WorkerOptions
 
     [Range(1, 4096)] public int MaxBatchSize { get; set; } = 64;
 
-    /// <summary>How long the first text of a batch may wait for company before the batch runs anyway.</summary>
+    /// <summary>
+    /// How long the first text of a batch may wait for company while another batch is running and a slot is free
+    /// (MaxConcurrentBatches above 1). An idle worker runs a batch at once, whatever this says.
+    /// </summary>
     [Range(0, 10_000)] public int MaxWaitMilliseconds { get; set; } = 5;
 
     /// <summary>Batches run at once: 1 keeps CPU inference cache-friendly; an HTTP engine likes a few in flight.</summary>

@@ -50,13 +50,43 @@ public sealed class TokenBudgetBatcherTests
 
     private static TokenizedText T(int tokens) => new(tokens.ToString(), [], tokens);
 
+    private static int Running(RecordingBackend backend) { lock (backend.Batches) return backend.Batches.Count; }
+
+    [Fact]
+    public async Task An_idle_worker_runs_a_lone_request_at_once_without_waiting_for_the_batch_window()
+    {
+        var (batcher, backend) = await StartAsync(pads: false, budget: 100, waitMs: 10_000);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        await batcher.EmbedAsync([T(5)], CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));  // far inside the 10 s window
+
+        Assert.Equal([[5]], backend.Batches);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5));
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task While_a_batch_runs_arriving_texts_fill_the_next_one()
+    {
+        var (batcher, backend) = await StartAsync(pads: false, budget: 1000, waitMs: 0);
+        backend.Gate = new TaskCompletionSource();
+        var first = batcher.EmbedAsync([T(1)], CancellationToken.None);
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));
+        var later = Enumerable.Range(2, 5).Select(i => batcher.EmbedAsync([T(i)], CancellationToken.None)).ToList();  // five requests
+        backend.Gate.SetResult();
+        await Task.WhenAll([first, .. later]);
+
+        Assert.Equal([[1], [2, 3, 4, 5, 6]], backend.Batches);  // one batch for all five, with no batch window at all
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
     [Fact]
     public async Task Padded_budget_counts_longest_times_count()
     {
         var (batcher, backend) = await StartAsync(pads: true, budget: 100);
         backend.Gate = new TaskCompletionSource();
         var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);  // occupies the only slot
-        await Task.Delay(100);
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));  // on the backend, holding the slot
         // 10 + 10 + 10 + 40: padded cost with the 40 is 4 x 40 = 160 > 100, so it starts the next batch.
         var work = batcher.EmbedAsync([T(10), T(10), T(10), T(40), T(20)], CancellationToken.None);
         backend.Gate.SetResult();
@@ -72,7 +102,7 @@ public sealed class TokenBudgetBatcherTests
         var (batcher, backend) = await StartAsync(pads: false, budget: 100, maxSize: 3);
         backend.Gate = new TaskCompletionSource();
         var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);
-        await Task.Delay(100);
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));  // on the backend, holding the slot
         var work = batcher.EmbedAsync([T(30), T(30), T(30), T(5), T(60), T(50)], CancellationToken.None);
         backend.Gate.SetResult();
         var vectors = await work;
@@ -89,7 +119,7 @@ public sealed class TokenBudgetBatcherTests
         var (batcher, backend) = await StartAsync(pads: false, budget: 100, maxSize: 3);
         backend.Gate = new TaskCompletionSource();
         var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);  // occupies the only slot
-        await Task.Delay(100);
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));  // on the backend, holding the slot
         var job = batcher.EmbedAsync([T(11), T(12), T(13), T(14)], CancellationToken.None, EmbedPriority.Batch);
         var request = batcher.EmbedAsync([T(21), T(22)], CancellationToken.None);  // arrives after the job's texts
         backend.Gate.SetResult();
@@ -114,7 +144,7 @@ public sealed class TokenBudgetBatcherTests
         var (batcher, backend) = await StartAsync(pads: false, budget: 1000);
         backend.Gate = new TaskCompletionSource();
         var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);
-        await Task.Delay(100);
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));  // on the backend, holding the slot
         using var gone = new CancellationTokenSource();
         var abandoned = batcher.EmbedAsync([T(7), T(8)], gone.Token);
         gone.Cancel();
@@ -252,20 +282,29 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
     public async Task A_poisoned_input_fails_only_its_own_request_and_its_message_is_parked_not_looped()
     {
         var poisonCalls = 0;
-        _handler = ctx =>
+        var occupied = new TaskCompletionSource();
+        _handler = async ctx =>
         {
             var inputs = ((JsonElement)ctx.Items["body"]!).GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            if (inputs.Contains("occupier")) await occupied.Task;
             if (inputs.Contains("poison")) Interlocked.Increment(ref poisonCalls);
-            return Answer(ctx, inputs.Select(t => t == "poison" ? new float[10] : FakeBackend.VectorFor(t, 64)).ToArray());
+            await Answer(ctx, inputs.Select(t => t == "poison" ? new float[10] : FakeBackend.VectorFor(t, 64)).ToArray());
         };
         await using var stack = new EmbeddingStack(backend: "OpenAI", redis: null, worker: new()
         {
-            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "Qwen/Qwen3-Embedding-4B",
-            ["Worker:OpenAI:Dimensions"] = "64", ["Worker:MaxWaitMilliseconds"] = "200",  // wait, so both land in one batch
+            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "Qwen/Qwen3-Embedding-4B", ["Worker:OpenAI:Dimensions"] = "64",
         });
+        // A first request holds the worker's only batch slot; the two sent meanwhile pile up and share the next batch.
+        var occupier = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "occupier" });
+        await TestEnvironment.WaitUntilAsync(() => { lock (Requests) return Requests.Count == 1; }, TimeSpan.FromSeconds(30));
 
         var poisoned = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "poison" });
         var good = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "healthy" });
+        var batcher = stack.WorkerServices(0).GetRequiredService<TokenBudgetBatcher>();
+        await TestEnvironment.WaitUntilAsync(() => batcher.Waiting == 2, TimeSpan.FromSeconds(30));
+        occupied.SetResult();
+        Assert.Equal(HttpStatusCode.OK, (await occupier).StatusCode);
+        lock (Requests) Assert.Equal(["poison", "healthy"], Requests[1].GetProperty("input").EnumerateArray().Select(e => e.GetString()!).Order(StringComparer.Ordinal).Reverse());
 
         Assert.Equal(HttpStatusCode.OK, (await good).StatusCode);
         var failed = await poisoned;

@@ -70,7 +70,7 @@ public static class Extensions
         builder.Services.AddSingleton<BatchRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BatchRunner>());
 
-        builder.AddEmbeddingMessaging(waitUntilStarted: false);
+        builder.AddEmbeddingMessaging(waitUntilStarted: false, publisherConfirms: true);
     }
 
     /// <summary>Counts every API request by final status (and OpenAI error code), errors from the handlers below included.</summary>

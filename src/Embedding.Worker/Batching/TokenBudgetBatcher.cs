@@ -7,10 +7,11 @@ using Microsoft.Extensions.Options;
 namespace Embedding.Worker.Batching;
 
 /// <summary>
-/// Collects texts from every message the worker holds into batches and runs them on the backend.
-/// A batch closes when the next text would exceed the token budget (padded tokens when the backend
-/// pads), when it holds MaxBatchSize texts, or when its oldest text has waited MaxWait. At most
-/// MaxConcurrentBatches run at once; while all are busy, texts pile up and the next batch is fuller.
+/// Collects texts from every message the worker holds into batches and runs them on the backend, continuously:
+/// with no batch running, a batch runs at once with what is there (an idle worker never holds a lone request back);
+/// while batches run, texts pile up and the next batch takes them all. A batch closes when the next text would exceed
+/// the token budget (padded tokens when the backend pads), when it holds MaxBatchSize texts, or, where a batch is
+/// already running and a slot is free (MaxConcurrentBatches above 1), when its oldest text has waited MaxWait.
 /// Texts whose caller has gone away are dropped here, never computed. Interactive texts go first: a batch holds texts
 /// of one priority, and a batch-job batch stops filling as soon as an interactive text arrives, so a request waits at
 /// most for the batch already running, never behind the job texts this worker holds.
@@ -27,6 +28,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private long _pending;  // texts accepted and not yet answered
     private readonly string _instance = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray(), 0, 4);  // batch ids differ across replicas
     private long _batches;
+    private int _running;  // batches on the backend now
+    private long _onBackend;  // texts in those batches
 
     public TokenBudgetBatcher(IEmbeddingBackend backend, IOptions<WorkerOptions> options, WorkerMetrics metrics, ILogger<TokenBudgetBatcher> logger)
     {
@@ -36,6 +39,12 @@ public sealed class TokenBudgetBatcher : BackgroundService
         _logger = logger;
         _slots = new SemaphoreSlim(_options.MaxConcurrentBatches);
     }
+
+    /// <summary>Batches on the backend now.</summary>
+    public int Running => Volatile.Read(ref _running);
+
+    /// <summary>Texts accepted and not yet on the backend (nor answered).</summary>
+    public long Waiting => Interlocked.Read(ref _pending) - Interlocked.Read(ref _onBackend);
 
     /// <summary>Embeds <paramref name="texts"/>; they may share batches with other callers' texts of the same priority.</summary>
     public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> texts, CancellationToken cancellationToken,
@@ -90,6 +99,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
                 await _slots.WaitAsync(stoppingToken);
                 var batch = await FormBatchAsync(reader, maxWait, stoppingToken);
                 if (batch.Count == 0) { _slots.Release(); continue; }
+                Interlocked.Increment(ref _running);
+                Interlocked.Add(ref _onBackend, batch.Count);
                 _ = RunAsync(batch);  // releases its slot when done
             }
         }
@@ -132,6 +143,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
                 continue;
             }
             if (batch.Count == 0) return batch;
+            // Nothing running: waiting for company would only add latency; what arrives meanwhile fills the next batch.
+            if (Volatile.Read(ref _running) == 0) break;
             var remaining = maxWait - Stopwatch.GetElapsedTime(oldest);
             if (remaining <= TimeSpan.Zero) break;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -196,6 +209,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
         }
         finally
         {
+            Interlocked.Add(ref _onBackend, -batch.Count);
+            Interlocked.Decrement(ref _running);
             _slots.Release();
         }
     }

@@ -40,6 +40,7 @@ public static class Extensions
 
         builder.AddEmbeddingMessaging(
             waitUntilStarted: true,
+            publisherConfirms: false,  // workers send only answers: see AddEmbeddingMessaging
             x => x.AddConsumer<EmbedTextsConsumer>(),
             (context, cfg) => cfg.ReceiveEndpoint(EmbeddingQueues.ForModel(options.Model), e =>
             {

@@ -112,6 +112,9 @@ public sealed class EmbeddingStack : IAsyncDisposable
 
     public Dictionary<string, string?> WorkerSettings => new(_workerSettings);
 
+    /// <summary>One worker's services (its batcher, its backend).</summary>
+    public IServiceProvider WorkerServices(int index) => _workers[index].Services;
+
     /// <summary>A client of one worker's own endpoints (/health).</summary>
     public HttpClient WorkerClient(int index) => _workers[index].CreateClient();
 
