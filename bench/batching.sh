@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Batching benchmark (not a test): the worker's real TokenBudgetBatcher under open-loop Poisson load against a
-# SIMULATED GPU engine that follows the latency model of Qwen3-Embedding-4B on an H100 (shared/anchors/README.md:
+# SIMULATED GPU engine that follows the latency model of Qwen3-Embedding-4B on an H100 (bench/results/gpu-batches-2026-11-25.md:
 # t = max(8.6 ms, tokens / 48k tokens/s), +15% at 8k tokens; one forward at a time; packed, no padding).
 # Writes bench/results/batching-<date>.md. About two minutes.
 set -euo pipefail

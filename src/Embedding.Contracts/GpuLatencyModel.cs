@@ -2,7 +2,7 @@ namespace Embedding.Contracts;
 
 /// <summary>
 /// How long one forward pass of an embedding model takes on a GPU, from figures measured on an H100 for
-/// Qwen3-Embedding-4B (shared/anchors/README.md; checked in bench/results/gpu-batches-*.md):
+/// Qwen3-Embedding-4B, measured on an H100 (bench/results/gpu-batches-2026-11-25.md fits and checks it):
 /// <c>max(floor, tokens / peak tokens/s)</c>, slowed for long sequences (attention: +15 % at 8k tokens).
 /// Used by the simulated GPU backend and the elastic-cost simulator, so both follow one model.
 /// </summary>

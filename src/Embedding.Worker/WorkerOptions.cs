@@ -131,7 +131,7 @@ public sealed class FakeBackendOptions
     [Range(0, 600_000)] public int DelayMilliseconds { get; set; }
 }
 
-/// <summary>The latency model of one GPU engine; defaults: Qwen3-Embedding-4B on an H100 (shared/anchors).</summary>
+/// <summary>The latency model of one GPU engine; defaults: Qwen3-Embedding-4B on an H100 (measured, bench/results/gpu-batches-2026-11-25.md).</summary>
 public sealed class SimulatedGpuOptions
 {
     /// <summary>Shortest forward pass (CUDA-graph floor: 8.6 ms for the 4B).</summary>

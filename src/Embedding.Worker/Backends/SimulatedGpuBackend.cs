@@ -6,7 +6,7 @@ namespace Embedding.Worker.Backends;
 /// <summary>
 /// A SIMULATION of an embedding engine on one GPU, for measuring batching without a GPU: one forward pass
 /// at a time, each taking max(floor, tokens / peak tokens/s), slowed for long sequences (attention),
-/// per the latency model measured for Qwen3-Embedding-4B on an H100 (shared/anchors/README.md).
+/// per the latency model measured for Qwen3-Embedding-4B on an H100 (bench/results/gpu-batches-2026-11-25.md checks it against a real one).
 /// Vectors are the fake backend's hashes. Never use it to serve anyone.
 /// </summary>
 public sealed class SimulatedGpuBackend(SimulatedGpuOptions options) : IEmbeddingBackend
