@@ -42,9 +42,7 @@ public sealed class EmbeddingApiOptions
 
     public BatchOptions Batches { get; set; } = new();
 
-    public ModelOptions? Find(string name) =>
-        Models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase)
-                                   || m.Aliases.Contains(name, StringComparer.OrdinalIgnoreCase));
+    public ModelOptions? Find(string name) => Models.FirstOrDefault(m => m.IsCalled(name));
 }
 
 public sealed class ModelOptions
@@ -53,6 +51,10 @@ public sealed class ModelOptions
 
     /// <summary>Other names accepted for this model, e.g. the Hugging Face id "Qwen/Qwen3-Embedding-0.6B".</summary>
     public List<string> Aliases { get; set; } = [];
+
+    /// <summary>Whether <paramref name="name"/> names this model (its name or an alias, any case): the one matcher for requests, keys and jobs.</summary>
+    public bool IsCalled(string name) =>
+        string.Equals(Name, name, StringComparison.OrdinalIgnoreCase) || Aliases.Contains(name, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Native vector length.</summary>
     [Range(1, 100_000)] public int Dimensions { get; set; }

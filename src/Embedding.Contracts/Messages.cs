@@ -25,6 +25,20 @@ public sealed record EmbedRejected(int Index, string Code, string Message)
     public const string ModelUnavailable = "model_unavailable";
 }
 
+/// <summary>
+/// The per-request token limit, one rule for both places that check it: the worker before spending model time on the
+/// texts it was sent, the API on the whole request once cached texts are counted in.
+/// </summary>
+public static class TokenLimit
+{
+    public const string Code = "max_tokens_per_request";
+
+    /// <summary>The error message when <paramref name="tokens"/> exceed <paramref name="max"/> (0 = no limit); null when within.</summary>
+    public static string? Exceeded(long tokens, long max) => max > 0 && tokens > max
+        ? $"The inputs have {tokens} tokens together; one request may have at most {max}. Split them over several requests."
+        : null;
+}
+
 /// <summary>Queue naming and shape, shared by the API, the workers and the AppHost.</summary>
 public static class EmbeddingQueues
 {

@@ -53,10 +53,9 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
                 return;
             }
         }
-        if (message.MaxTotalTokens > 0 && total > message.MaxTotalTokens)
+        if (TokenLimit.Exceeded(total, message.MaxTotalTokens) is { } tooMany)
         {
-            await context.RespondAsync(new EmbedRejected(-1, "max_tokens_per_request",
-                $"The inputs have {total} tokens together; one request may have at most {message.MaxTotalTokens}. Split them over several requests."));
+            await context.RespondAsync(new EmbedRejected(-1, TokenLimit.Code, tooMany));
             return;
         }
 

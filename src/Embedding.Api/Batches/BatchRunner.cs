@@ -293,8 +293,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         activity?.SetTag("embedding.batch.job", job.Id);
         activity?.SetTag("embedding.batch.custom_id", customId);
         var (request, error) = parser.Parse(body);
-        if (request is not null && job.AllowedModels.Count > 0 && !job.AllowedModels.Any(a =>
-                string.Equals(a, request.Model.Name, StringComparison.OrdinalIgnoreCase) || request.Model.Aliases.Contains(a, StringComparer.OrdinalIgnoreCase)))
+        if (request is not null && job.AllowedModels.Count > 0 && !job.AllowedModels.Any(request.Model.IsCalled))
             error = OpenAIError.ModelNotFound(request.RequestedModel);
         if (error is not null) return await ErrorLineAsync(job, customId, error, request?.Model.Name);
 

@@ -72,7 +72,6 @@ public static class ApiKeyPrincipal
     public static bool MayUse(this ClaimsPrincipal user, ModelOptions model)
     {
         var allowed = user.FindAll(ApiKeyHandler.ModelsClaim).Select(c => c.Value).ToList();
-        return allowed.Count == 0 || allowed.Any(a => string.Equals(a, model.Name, StringComparison.OrdinalIgnoreCase)
-                                                      || model.Aliases.Contains(a, StringComparer.OrdinalIgnoreCase));
+        return allowed.Count == 0 || allowed.Any(model.IsCalled);
     }
 }

@@ -79,9 +79,8 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
             result[i] = found[slot[i]]!;
             tokens += result[i].Tokens;
         }
-        if (tokens > options.Value.MaxTokensPerRequest)
-            return (null, OpenAIError.Invalid($"The inputs have {tokens} tokens together; one request may have at most {options.Value.MaxTokensPerRequest}. Split them over several requests.",
-                                              "input", "max_tokens_per_request"));
+        if (TokenLimit.Exceeded(tokens, options.Value.MaxTokensPerRequest) is { } tooMany)
+            return (null, OpenAIError.Invalid(tooMany, "input", TokenLimit.Code));
         Activity.Current?.SetTag("embedding.cache.hits", texts.Count - missing.Count);
         Activity.Current?.SetTag("embedding.usage.tokens", tokens);
         metrics.Served(model, result.Length, tokens);
