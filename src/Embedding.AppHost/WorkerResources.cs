@@ -6,6 +6,8 @@ namespace Embedding.AppHost;
 /// <summary>A tier's workers: their model (ONNX on CPU, from a directory or the hub) or their SGLang engine on a GPU.</summary>
 public static partial class AppHostExtensions
 {
+    private const string ModelCacheMount = "/model-cache";
+
     /// <summary>The tier a worker serves, and its batching. Its /health answers only once its model or engine is ready.</summary>
     public static IResourceBuilder<ProjectResource> WithTier(this IResourceBuilder<ProjectResource> worker, TierSettings tier)
     {
@@ -48,6 +50,11 @@ public static partial class AppHostExtensions
         if (!string.IsNullOrWhiteSpace(model.HubRevision)) project.WithEnvironment("Worker__Onnx__HubRevision", model.HubRevision);
         foreach (var variable in new[] { "HF_ENDPOINT", "HF_TOKEN" })
             if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value) project.WithEnvironment(variable, value);
+        // Deployed, replicas share the downloaded files on a claim of their own: a replica started from zero loads them
+        // instead of fetching 1 GB again (the cache's lock and verified, atomically moved files make sharing safe).
+        if (project.ApplicationBuilder.ExecutionContext.IsPublishMode)
+            project.WithAnnotation(new ContainerMountAnnotation("model-cache", ModelCacheMount, ContainerMountType.Volume, isReadOnly: false))
+                   .WithEnvironment("Worker__Hub__CacheDirectory", ModelCacheMount);
         // Embedding:HubEndpoint overrides HF_ENDPOINT for this AppHost's workers alone (a mirror; tests: no hub at all).
         if (project.ApplicationBuilder.Configuration["Embedding:HubEndpoint"] is { Length: > 0 } endpoint)
             project.WithEnvironment("Worker__Hub__Endpoint", endpoint);

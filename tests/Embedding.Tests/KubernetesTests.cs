@@ -126,6 +126,10 @@ public sealed class KubernetesTests
         Assert.Equal("Onnx", env["Worker__Backend"]);
         Assert.Equal("example/qwen3-embedding-4b-onnx", env["Worker__Onnx__HubRepository"]);
         Assert.Equal("-1", env["Worker__ConsumerPriority"]);
+        // Downloaded once onto a shared claim, not again by every replica started from zero.
+        Assert.Equal("/model-cache", env["Worker__Hub__CacheDirectory"]);
+        Assert.Contains(pod["containers"]![0]!["volumeMounts"]!.AsArray(), m => m!["name"]!.GetValue<string>() == "model-cache");
+        Assert.NotNull(Find(objects, "PersistentVolumeClaim", "model-cache"));
         Assert.Null(Find(objects, "ScaledObject", "worker-qwen3-embedding-4b-standby", required: false));  // always on
         Assert.NotNull(Find(objects, "ScaledObject", "worker-qwen3-embedding-4b"));
     }
