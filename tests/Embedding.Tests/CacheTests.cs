@@ -56,7 +56,12 @@ public sealed class CacheTests
         await using var stack = new EmbeddingStack(redis: $"127.0.0.1:{TestEnvironment.ClosedPort()}");
         var errors = 0L;
         using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "embedding.cache.l2.errors") l.EnableMeasurementEvents(instrument); };
+        // This API host's meters only (each host's meters come from its own IMeterFactory, their scope), not other tests'.
+        var factory = stack.ApiServices.GetRequiredService<IMeterFactory>();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "embedding.cache.l2.errors" && ReferenceEquals(instrument.Meter.Scope, factory)) l.EnableMeasurementEvents(instrument);
+        };
         listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref errors, value));
         listener.Start();
 
