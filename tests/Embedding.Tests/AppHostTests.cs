@@ -31,6 +31,7 @@ public sealed class AppHostTests
         await app.StartAsync(timeout.Token);
         await app.ResourceNotifications.WaitForResourceHealthyAsync("api", timeout.Token);
 
+        await TestEnvironment.WaitUntilAsync(() => replicas.Seen, TimeSpan.FromMinutes(1));  // the worker resource has reported
         Assert.Equal(0, replicas.Running);  // nothing runs until work arrives
         using var http = app.CreateHttpClient("api");
         var reference = ReferenceData.Load().Embeddings[0];
@@ -82,6 +83,9 @@ public sealed class AppHostTests
     {
         private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> _states = new();
         public int PeakRunning { get; private set; }
+
+        /// <summary>At least one state of the resource has been reported (before that, "none running" proves nothing).</summary>
+        public bool Seen => !_states.IsEmpty;
         public int Running => _states.Values.Count(s => s == KnownResourceStates.Running || s == KnownResourceStates.Starting);
 
         public ReplicaStates(ResourceNotificationService notifications, string resource, CancellationToken ct) =>
