@@ -23,6 +23,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
     private readonly bool _outputIsPooled;
     private readonly bool _batchOfOne;
     private readonly Dictionary<string, NodeMetadata> _inputs;
+    private readonly int _kvHeads, _headDim;
 
     public int Dimensions { get; }
     public int MaxInputTokens { get; }
@@ -36,7 +37,12 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         _tokenizer = new Qwen3Tokenizer(modelDirectory);
         using (var config = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(modelDirectory, "config.json"))))
         {
-            Dimensions = config.RootElement.GetProperty("hidden_size").GetInt32();
+            var root = config.RootElement;
+            Dimensions = root.GetProperty("hidden_size").GetInt32();
+            // The KV cache's shape, for graphs that leave it symbolic: [batch, kv_heads, past, head_dim].
+            var heads = root.TryGetProperty("num_attention_heads", out var h) ? h.GetInt32() : 1;
+            _kvHeads = root.TryGetProperty("num_key_value_heads", out var kv) ? kv.GetInt32() : heads;
+            _headDim = root.TryGetProperty("head_dim", out var hd) && hd.ValueKind == JsonValueKind.Number ? hd.GetInt32() : Dimensions / Math.Max(1, heads);
             MaxInputTokens = options.MaxInputTokens > 0 ? options.MaxInputTokens
                 : config.RootElement.TryGetProperty("max_position_embeddings", out var m) ? m.GetInt32() : 8192;
         }
@@ -122,7 +128,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
                     "input_ids" => IntegerTensor(ids, shape, meta),
                     "attention_mask" => IntegerTensor(mask, shape, meta),
                     "position_ids" => IntegerTensor(positions, shape, meta),
-                    _ => EmptyPast(meta, rows),
+                    _ => EmptyPast(meta, rows, _kvHeads, _headDim),
                 };
             }
 
@@ -162,10 +168,14 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         var other => throw new InvalidDataException($"Input of element type {other}: int64 or int32 expected."),
     };
 
-    /// <summary>An empty KV cache entry, [batch, kv_heads, 0, head_dim], in the element type the graph declares.</summary>
-    private static OrtValue EmptyPast(NodeMetadata meta, int rows)
+    /// <summary>
+    /// An empty KV cache entry, [batch, kv_heads, 0, head_dim], in the element type the graph declares; dimensions the
+    /// graph leaves symbolic come from config.json.
+    /// </summary>
+    private static OrtValue EmptyPast(NodeMetadata meta, int rows, int kvHeads, int headDim)
     {
-        var shape = meta.Dimensions.Select((d, i) => i == 0 ? rows : i == 2 ? 0 : (long)Math.Max(d, 1)).ToArray();
+        var d = meta.Dimensions;
+        long[] shape = [rows, d.Length > 1 && d[1] > 0 ? d[1] : kvHeads, 0, d.Length > 3 && d[3] > 0 ? d[3] : headDim];
         return meta.ElementDataType switch
         {
             TensorElementType.Float16 => OrtValue.CreateTensorValueFromMemory(Array.Empty<Float16>(), shape),
