@@ -148,7 +148,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             {
                 if (line.IsBlank) continue;
                 total++;
-                if (CheckLine(line, job.Endpoint, ids) is { } error && errors.Count < 100) errors.Add(error);
+                if (BatchLines.Check(line, job.Endpoint, ids) is { } error && errors.Count < 100) errors.Add(error);
             }
             if (total == 0) errors.Add(new("empty_file", "The input file has no requests.", "input_file_id", null));
             if (total > _options.MaxRequestsPerBatch)
@@ -168,32 +168,6 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         }
         await store.SaveAsync(job, ct);
         logger.LogInformation("Batch {Batch}: {Status} ({Total} requests, {Errors} errors)", job.Id, job.Status, total, errors.Count);
-    }
-
-    private static BatchLineError? CheckLine(JsonlLine line, string endpoint, HashSet<string> ids)
-    {
-        BatchLineError Error(string code, string message, string? param) => new(code, message, param, line.Number);
-        try
-        {
-            using var doc = JsonDocument.Parse(line.Bytes);
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) return Error("invalid_json_line", "Each line must be a JSON object.", null);
-            if (!root.TryGetProperty("custom_id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString()!.Length == 0)
-                return Error("missing_required_parameter", "Each line needs a custom_id (a non-empty string).", "custom_id");
-            if (!ids.Add(id.GetString()!))
-                return Error("duplicate_custom_id", $"The custom_id '{id.GetString()}' is used more than once in this file.", "custom_id");
-            if (!root.TryGetProperty("method", out var method) || method.ValueKind != JsonValueKind.String || method.GetString() != "POST")
-                return Error("invalid_method", "The method must be \"POST\".", "method");
-            if (!root.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String || url.GetString() != endpoint)
-                return Error("mismatched_endpoint", $"The url must be the batch's endpoint, \"{endpoint}\".", "url");
-            if (!root.TryGetProperty("body", out var body) || body.ValueKind != JsonValueKind.Object)
-                return Error("missing_required_parameter", "Each line needs a body: the request as it would be sent to the endpoint.", "body");
-            return null;
-        }
-        catch (JsonException ex)
-        {
-            return Error("invalid_json_line", $"The line is not valid JSON ({ex.Message}).", null);
-        }
     }
 
     // ---- processing: lines in flight, answers committed in input order ----
@@ -301,7 +275,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         {
             var (result, failure) = await service.EmbedAsync(request!, ct, EmbedPriority.Batch);
             if (failure is null)
-                return new LineOutcome(true, await OutputLineAsync(job, customId, (200, w => EmbeddingsApi.WriteEmbeddingsAsync(w, request!, result!))), request!.Model.Name);
+                return new LineOutcome(true, await BatchLines.OutputAsync(job, customId, (200, w => EmbeddingsApi.WriteEmbeddingsAsync(w, request!, result!))), request!.Model.Name);
             if (failure.Status != StatusCodes.Status503ServiceUnavailable) return await ErrorLineAsync(job, customId, failure, request!.Model.Name);
             // No worker answered (scaled to zero and starting, broker down): wait and send again, until cancel or expiry.
             logger.LogDebug("Batch {Batch} line {Line}: {Reason}; retrying", job.Id, line.Number, failure.Message);
@@ -310,49 +284,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
     }
 
     private static async Task<LineOutcome> ErrorLineAsync(BatchJob job, string customId, OpenAIError error, string? model) =>
-        new(false, await OutputLineAsync(job, customId, (error.Status, w => { error.WriteTo(w); return Task.CompletedTask; })), model);
-
-    /// <summary>
-    /// OpenAI's output line: <c>{"id","custom_id","response":{"status_code","request_id","body"},"error":null}</c> for a line
-    /// that was answered, <c>"response":null,"error":{"code","message"}</c> for one that never ran.
-    /// </summary>
-    private static async Task<byte[]> OutputLineAsync(BatchJob job, string customId, (int Status, Func<Utf8JsonWriter, Task> WriteBody)? response,
-                                                      (string Code, string Message)? notRun = null)
-    {
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        await using (var w = new Utf8JsonWriter(buffer))
-        {
-            var id = RequestId(job, customId);
-            w.WriteStartObject();
-            w.WriteString("id", $"batch_req_{id}");
-            w.WriteString("custom_id", customId);
-            if (response is { } r)
-            {
-                w.WriteStartObject("response");
-                w.WriteNumber("status_code", r.Status);
-                w.WriteString("request_id", $"req_{id}");
-                w.WritePropertyName("body");
-                await r.WriteBody(w);
-                w.WriteEndObject();
-            }
-            else w.WriteNull("response");
-            if (notRun is { } e)
-            {
-                w.WriteStartObject("error");
-                w.WriteString("code", e.Code);
-                w.WriteString("message", e.Message);
-                w.WriteEndObject();
-            }
-            else w.WriteNull("error");
-            w.WriteEndObject();
-        }
-        buffer.Write("\n"u8);
-        return buffer.WrittenSpan.ToArray();
-    }
-
-    /// <summary>The same id for the same line however often the job is resumed.</summary>
-    private static string RequestId(BatchJob job, string customId) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{job.Id}\n{customId}")))[..24];
+        new(false, await BatchLines.OutputAsync(job, customId, (error.Status, w => { error.WriteTo(w); return Task.CompletedTask; })), model);
 
     /// <summary>Expired: every line not done goes to the error file as batch_expired, as OpenAI reports it.</summary>
     private async Task FailRemainingAsync(BatchJob job, FileStream errors)
@@ -363,7 +295,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             {
                 using var doc = JsonDocument.Parse(line.Bytes);
                 var customId = doc.RootElement.GetProperty("custom_id").GetString()!;
-                await errors.WriteAsync(await OutputLineAsync(job, customId, response: null,
+                await errors.WriteAsync(await BatchLines.OutputAsync(job, customId, response: null,
                     ("batch_expired", "This request could not be executed before the completion window expired.")));
                 job.FailedCount++;
                 metrics.BatchRequest(null, succeeded: false);
