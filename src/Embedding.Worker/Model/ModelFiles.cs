@@ -209,7 +209,8 @@ public sealed class ModelFiles(HttpClient http, ILogger<ModelFiles> logger)
         {
             try
             {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+                // The file stays: deleting it on close would let a waiter lock the old file while a newcomer locks a new one.
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
             }
             catch (IOException)
             {
