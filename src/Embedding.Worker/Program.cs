@@ -4,7 +4,7 @@ using Embedding.Worker.Extensions;
 using Embedding.Worker.Model;
 using Microsoft.Extensions.Options;
 
-// `download-model`: fetch the configured model's files into the cache and exit (0: ready; 1: unavailable, with the reason).
+// `download-model`: fetch the configured ONNX model's files into the cache and exit (0: ready; 1: unavailable, with the reason).
 // The AppHost runs this as the tier's model resource, so the download shows in the dashboard before any worker starts.
 if (args.FirstOrDefault() == "download-model") return await DownloadModel.RunAsync(args[1..]);
 
@@ -42,14 +42,11 @@ internal static class DownloadModel
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Embedding.Worker.Download");
         try
         {
-            var files = host.Services.GetRequiredService<ModelFiles>();
-            var directory = options.Backend == BackendKind.OpenAI
-                ? await files.ResolveTokenizerAsync(options.OpenAI.Model!, options.OpenAI.TokenizerRevision, options.Hub, CancellationToken.None)
-                : await files.ResolveAsync(options.Onnx, options.Hub, CancellationToken.None);
+            var directory = await host.Services.GetRequiredService<ModelFiles>().ResolveAsync(options.Onnx, options.Hub, CancellationToken.None);
             logger.LogInformation("Model files for '{Model}' are in {Directory}", options.Model, directory);
             return 0;
         }
-        catch (Exception ex) when (ex is ModelUnavailableException or InvalidDataException or IOException)
+        catch (Exception ex) when (ModelUnavailableException.Explains(ex))
         {
             logger.LogError("Model for '{Model}' is unavailable: {Reason}", options.Model, ex.Message);
             return 1;

@@ -177,8 +177,7 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
 
         var queue = EmbeddingQueues.ForModel(stack.Model) + "_error";
         await using var management = new Embedding.AppHost.Scaling.QueueDepthProbe(new Uri(TestEnvironment.RabbitMqManagement));
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (await management.GetDepthAsync(queue, default) < 1 && DateTime.UtcNow < deadline) await Task.Delay(250);
+        await TestEnvironment.WaitUntilAsync(async () => await management.GetDepthAsync(queue, default) >= 1, TimeSpan.FromSeconds(30), pollMilliseconds: 250);
         Assert.Equal(1, await management.GetDepthAsync(queue, default));
         // Parked in the error queue, the message cannot be tried again: the attempts are bounded (the first try and the
         // retries of the whole batch, then the poisoned text alone), not a loop.

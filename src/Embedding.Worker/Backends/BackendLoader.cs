@@ -30,8 +30,7 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
                 _ => Warn(new FakeBackend(o.Fake), "FAKE backend: vectors are hashes of the text, not embeddings. Use it only to measure overhead."),
             };
         }
-        catch (Exception ex) when (ex is ModelUnavailableException or InvalidDataException or IOException or UnauthorizedAccessException
-                                   or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        catch (Exception ex) when (ModelUnavailableException.Explains(ex) || ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
             logger.LogError("Model for '{Model}' is unavailable: {Reason}. Requests to this tier are answered with 503 model_unavailable.", o.Model, ex.Message);
             _backend = new UnavailableBackend(ex.Message);
@@ -61,7 +60,7 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
             {
                 tokenizer = await files.ResolveTokenizerAsync(o.OpenAI.Model!, o.OpenAI.TokenizerRevision, o.Hub, ct);
             }
-            catch (Exception ex) when (ex is ModelUnavailableException or InvalidDataException or IOException)
+            catch (Exception ex) when (ModelUnavailableException.Explains(ex))
             {
                 // Logged once, here: every count of this worker is then an estimate (usage, quotas, truncation, batches).
                 logger.LogWarning("No tokenizer for {Model} ({Reason}); token counts are ESTIMATED (about 3 characters a token) until " +

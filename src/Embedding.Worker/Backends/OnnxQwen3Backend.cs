@@ -20,7 +20,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
     private readonly InferenceSession _session;
     private readonly Qwen3Tokenizer _tokenizer;
     private readonly string _outputName;
-    private readonly bool _outputIsPooled;
+    private readonly bool _outputIsPooled, _outputIsHalf, _wantsPositionIds;
     private readonly bool _batchOfOne;
     private readonly Dictionary<string, NodeMetadata> _inputs;
     private readonly int _kvHeads, _headDim;
@@ -44,7 +44,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
             _kvHeads = root.TryGetProperty("num_key_value_heads", out var kv) ? kv.GetInt32() : heads;
             _headDim = root.TryGetProperty("head_dim", out var hd) && hd.ValueKind == JsonValueKind.Number ? hd.GetInt32() : Dimensions / Math.Max(1, heads);
             MaxInputTokens = options.MaxInputTokens > 0 ? options.MaxInputTokens
-                : config.RootElement.TryGetProperty("max_position_embeddings", out var m) ? m.GetInt32() : 8192;
+                : root.TryGetProperty("max_position_embeddings", out var m) ? m.GetInt32() : 8192;
         }
 
         ModelFile = FindModelFile(modelDirectory, options.OnnxFile);
@@ -60,12 +60,14 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
             if (name is not ("input_ids" or "attention_mask" or "position_ids") && !name.StartsWith("past_key_values", StringComparison.Ordinal))
                 throw new InvalidDataException($"{ModelFile} has an input this backend cannot fill: '{name}'.");
         _batchOfOne = _inputs["input_ids"].Dimensions is [1, ..];
+        _wantsPositionIds = _inputs.ContainsKey("position_ids");
 
         _outputName = _session.OutputMetadata.ContainsKey("last_hidden_state") ? "last_hidden_state" : _session.OutputNames[0];
         var output = _session.OutputMetadata[_outputName];
         if (output.ElementDataType is not (TensorElementType.Float or TensorElementType.Float16))
             throw new InvalidDataException($"{ModelFile}: output '{_outputName}' is {output.ElementDataType}; fp32 or fp16 expected.");
         _outputIsPooled = output.Dimensions.Length == 2;
+        _outputIsHalf = output.ElementDataType == TensorElementType.Float16;
     }
 
     /// <summary>
@@ -103,7 +105,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         int rows = batch.Count, cols = batch.Max(t => t.TokenIds.Length);
         var ids = new long[rows * cols];
         var mask = new long[rows * cols];
-        var positions = new long[rows * cols];
+        var positions = _wantsPositionIds ? new long[rows * cols] : null;
         for (var r = 0; r < rows; r++)
         {
             var tokens = batch[r].TokenIds;
@@ -113,7 +115,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
                 var real = c < tokens.Length;
                 ids[r * cols + c] = real ? tokens[c] : _tokenizer.EndOfTextId;
                 mask[r * cols + c] = real ? 1 : 0;
-                positions[r * cols + c] = real ? c : 0;
+                if (positions is not null) positions[r * cols + c] = real ? c : 0;
             }
         }
 
@@ -127,7 +129,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
                 {
                     "input_ids" => IntegerTensor(ids, shape, meta),
                     "attention_mask" => IntegerTensor(mask, shape, meta),
-                    "position_ids" => IntegerTensor(positions, shape, meta),
+                    "position_ids" => IntegerTensor(positions!, shape, meta),
                     _ => EmptyPast(meta, rows, _kvHeads, _headDim),
                 };
             }
@@ -153,8 +155,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
 
     private float[] Row(OrtValue output, int offset)
     {
-        if (output.GetTensorTypeAndShape().ElementDataType == TensorElementType.Float)
-            return output.GetTensorDataAsSpan<float>().Slice(offset, Dimensions).ToArray();
+        if (!_outputIsHalf) return output.GetTensorDataAsSpan<float>().Slice(offset, Dimensions).ToArray();
         var half = output.GetTensorDataAsSpan<Float16>().Slice(offset, Dimensions);
         var vector = new float[Dimensions];
         for (var i = 0; i < vector.Length; i++) vector[i] = half[i].ToFloat();

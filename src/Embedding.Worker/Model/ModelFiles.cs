@@ -9,7 +9,14 @@ using System.Text.Json.Serialization;
 namespace Embedding.Worker.Model;
 
 /// <summary>What could not be had, and how to provide it: the worker answers its tier's requests with this reason.</summary>
-public sealed class ModelUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class ModelUnavailableException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>
+    /// Whether <paramref name="ex"/> means the model's files cannot be had or read (not a bug): what a worker answers with
+    /// model_unavailable and the download resource reports as its failure.
+    /// </summary>
+    public static bool Explains(Exception ex) => ex is ModelUnavailableException or InvalidDataException or IOException or UnauthorizedAccessException;
+}
 
 /// <summary>
 /// Finds a model's files: a configured local directory, or a copy downloaded once from a Hugging Face-style hub (or a
@@ -139,16 +146,14 @@ public sealed class ModelFiles(HttpClient http, ILogger<ModelFiles> logger)
                 await FetchOnceAsync(url, partial, file, token, doneBefore, total, ct);
                 break;
             }
-            catch (Exception ex) when (attempt < Attempts && !ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
+            catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
             {
+                if (attempt == Attempts)
+                    throw new ModelUnavailableException($"Could not download {file.Path} from {url} ({ex.Message}); what arrived is kept and the next start resumes it.", ex);
                 var have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
                 logger.LogWarning("Download of {File} broke off at {MiB:F1} MiB ({Error}); resuming (attempt {Attempt} of {Attempts})",
                     file.Path, have / 1048576.0, ex.Message, attempt + 1, Attempts);
                 await Task.Delay(TimeSpan.FromSeconds(attempt), ct);
-            }
-            catch (Exception ex) when (!ct.IsCancellationRequested && ex is HttpRequestException or IOException or OperationCanceledException)
-            {
-                throw new ModelUnavailableException($"Could not download {file.Path} from {url} ({ex.Message}); what arrived is kept and the next start resumes it.", ex);
             }
         }
         Verify(partial, file);
