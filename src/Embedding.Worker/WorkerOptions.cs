@@ -35,6 +35,14 @@ public sealed class WorkerOptions
     /// </summary>
     [Range(0, 10_000)] public int MaxWaitMilliseconds { get; set; } = 5;
 
+    /// <summary>
+    /// For a backend that pads (the ONNX backend), the largest share of a batch's padded tokens that may be padding: a
+    /// batch takes waiting texts of lengths close to its oldest text's, and closes before mixing short texts with long
+    /// ones. On CPU, random-length batches cost about twice what length-sorted ones do per text (tiny model, 16-64 words:
+    /// 1.9 vs 1.0 ms, bench/results/latency-2026-12-02.md). 1 = no limit (fill by arrival order only).
+    /// </summary>
+    [Range(0.0, 1.0)] public double MaxPaddingShare { get; set; } = 0.25;
+
     /// <summary>Batches run at once: 1 keeps CPU inference cache-friendly; an HTTP engine likes a few in flight.</summary>
     [Range(1, 64)] public int MaxConcurrentBatches { get; set; } = 1;
 

@@ -29,10 +29,14 @@ public sealed class TokenBudgetBatcherTests
         private static TaskCompletionSource CompletedGate() { var t = new TaskCompletionSource(); t.SetResult(); return t; }
     }
 
-    private static async Task<(TokenBudgetBatcher, RecordingBackend)> StartAsync(bool pads, int budget, int maxSize = 64, int waitMs = 50)
+    private static async Task<(TokenBudgetBatcher, RecordingBackend)> StartAsync(bool pads, int budget, int maxSize = 64, int waitMs = 50,
+                                                                                 double maxPaddingShare = 1.0)
     {
         var backend = new RecordingBackend(pads);
-        var options = Options.Create(new WorkerOptions { MaxBatchTokens = budget, MaxBatchSize = maxSize, MaxWaitMilliseconds = waitMs });
+        var options = Options.Create(new WorkerOptions
+        {
+            MaxBatchTokens = budget, MaxBatchSize = maxSize, MaxWaitMilliseconds = waitMs, MaxPaddingShare = maxPaddingShare,
+        });
         var metrics = new WorkerMetrics(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), options);
         var batcher = new TokenBudgetBatcher(backend, options, metrics, NullLogger<TokenBudgetBatcher>.Instance);
         await batcher.StartAsync(CancellationToken.None);
@@ -84,6 +88,39 @@ public sealed class TokenBudgetBatcherTests
         await Task.WhenAll(blocker, work);
 
         Assert.Equal([[1], [10, 10, 10], [40, 20]], backend.Batches);
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Padded_batches_take_texts_of_similar_length_starting_from_the_oldest()
+    {
+        var (batcher, backend) = await StartAsync(pads: true, budget: 10_000, maxPaddingShare: 0.25);
+        backend.Gate = new TaskCompletionSource();
+        var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);  // occupies the only slot
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));
+        // Together: 5 x 100 padded for 228 real tokens (54 % padding). Grouped: 3 x 12 for 33, then 2 x 100 for 195.
+        var work = batcher.EmbedAsync([T(10), T(100), T(12), T(95), T(11)], CancellationToken.None);
+        backend.Gate.SetResult();
+        var vectors = await work;
+        await blocker;
+
+        Assert.Equal([[1], [10, 12, 11], [100, 95]], backend.Batches);  // the oldest text's group first, arrival order within
+        Assert.Equal(FakeBackend.VectorFor("95", 8), vectors[3]);  // answers still go to their own caller's slot
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Padding_share_of_one_fills_in_arrival_order()
+    {
+        var (batcher, backend) = await StartAsync(pads: true, budget: 10_000, maxPaddingShare: 1.0);
+        backend.Gate = new TaskCompletionSource();
+        var blocker = batcher.EmbedAsync([T(1)], CancellationToken.None);
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));
+        var work = batcher.EmbedAsync([T(10), T(100), T(12), T(95), T(11)], CancellationToken.None);
+        backend.Gate.SetResult();
+        await Task.WhenAll(blocker, work);
+
+        Assert.Equal([[1], [10, 100, 12, 95, 11]], backend.Batches);
         await batcher.StopAsync(CancellationToken.None);
     }
 

@@ -6,10 +6,12 @@ using Embedding.Worker.Backends;
 //                              the ceiling for any endpoint on this machine.
 // stub <seconds> <dimensions>: calls the FAKE backend directly, one text per call, and prints calls/s.
 // batching <output.md>:         the worker's batcher against the SIMULATED GPU under open-loop load.
-// direct <url> <model-dir|simulated>: the ONNX backend (or the SIMULATED GPU) behind a plain OpenAI-compatible
+// direct <url> <model-dir|simulated|fake>: the ONNX backend (or the SIMULATED GPU, or the FAKE backend with a fixed
+//                              2 ms per call: our own overhead only) behind a plain OpenAI-compatible
 //                              /v1/embeddings (no cache, no queue, no batching across requests): "the backend called
 //                              directly", for the load tool to compare with the whole stack.
 // neardup <model-dir> <output.md>: near-duplicate reuse, error and work saved per threshold (NearDuplicateBench.cs).
+// padding <model-dir> <output.md>: what mixing lengths in a padded CPU batch costs, arrival order vs grouped (PaddingBench.cs).
 // peer <model-dir> <onnx-file> <texts.json> <threads> <out.json>: the worker's ONNX path on bench/cpu/peer_bench.py's texts.
 switch (args.FirstOrDefault())
 {
@@ -17,14 +19,21 @@ switch (args.FirstOrDefault())
         await PeerBench.RunAsync(args[1], args[2], args[3], int.Parse(args[4]), args[5]);
         break;
 
+    case "padding":
+        await PaddingBench.RunAsync(args[1], args[2]);
+        break;
+
     case "neardup":
         await NearDuplicateBench.RunAsync(args[1], args[2]);
         break;
 
     case "direct":
-        IEmbeddingBackend onnx = args[2] == "simulated"
-            ? new SimulatedGpuBackend(new SimulatedGpuOptions())
-            : new OnnxQwen3Backend(args[2], new OnnxBackendOptions());  // threads as the worker's default
+        IEmbeddingBackend onnx = args[2] switch
+        {
+            "simulated" => new SimulatedGpuBackend(new SimulatedGpuOptions()),
+            "fake" => new FakeBackend(new FakeBackendOptions { Dimensions = 128, DelayMilliseconds = 2 }),
+            _ => new OnnxQwen3Backend(args[2], new OnnxBackendOptions()),  // threads as the worker's default
+        };
         var direct = WebApplication.CreateSlimBuilder();
         direct.Logging.ClearProviders();
         direct.WebHost.UseUrls(args[1]);

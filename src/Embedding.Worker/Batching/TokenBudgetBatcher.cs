@@ -11,7 +11,9 @@ namespace Embedding.Worker.Batching;
 /// with no batch running, a batch runs at once with what is there (an idle worker never holds a lone request back);
 /// while batches run, texts pile up and the next batch takes them all. A batch closes when the next text would exceed
 /// the token budget (padded tokens when the backend pads), when it holds MaxBatchSize texts, or, where a batch is
-/// already running and a slot is free (MaxConcurrentBatches above 1), when its oldest text has waited MaxWait.
+/// already running and a slot is free (MaxConcurrentBatches above 1), when its oldest text has waited MaxWait. When the
+/// backend pads, a batch starts from the oldest waiting text and takes the waiting texts closest to it in length (among
+/// the next few hundred), closing before padding would exceed MaxPaddingShare of it: mixed lengths waste compute on pads.
 /// Texts whose caller has gone away are dropped here, never computed. Interactive texts go first: a batch holds texts
 /// of one priority, and a batch-job batch stops filling as soon as an interactive text arrives, so a request waits at
 /// most for the batch already running, never behind the job texts this worker holds.
@@ -24,7 +26,8 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private readonly ILogger<TokenBudgetBatcher> _logger;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new() { SingleReader = true });
     private readonly SemaphoreSlim _slots;
-    private readonly Queue<Pending> _interactive = new(), _background = new();  // read side only (the batching loop)
+    private readonly LinkedList<Pending> _interactive = new(), _background = new();  // arrival order; read side only (the batching loop)
+    private const int PaddingScan = 256;  // how far into a queue a padded batch looks for texts of a similar length
     private long _pending;  // texts accepted and not yet answered
     private readonly string _instance = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray(), 0, 4);  // batch ids differ across replicas
     private long _batches;
@@ -116,30 +119,26 @@ public sealed class TokenBudgetBatcher : BackgroundService
     private async Task<List<Pending>> FormBatchAsync(ChannelReader<Pending> reader, TimeSpan maxWait, CancellationToken ct)
     {
         var batch = new List<Pending>();
-        int sumTokens = 0, maxTokens = 0;
+        int sumTokens = 0, maxTokens = 0, minTokens = int.MaxValue;
         long oldest = 0;
-        Queue<Pending>? source = null;  // the priority this batch takes its texts from
+        LinkedList<Pending>? source = null;  // the priority this batch takes its texts from
         while (batch.Count < _options.MaxBatchSize)
         {
             Drain(reader);
             if (batch.Count == 0) source = _interactive.Count > 0 ? _interactive : _background;
             else if (source == _background && _interactive.Count > 0) break;  // interactive texts arrived: they go next
-            if (source!.TryPeek(out var next))
+            DropAbandoned(source!);
+            if (NextFor(source!, batch.Count, minTokens, maxTokens) is { } node)
             {
-                if (next.CancellationToken.IsCancellationRequested)
-                {
-                    source.Dequeue();
-                    next.Result.TrySetCanceled(next.CancellationToken);
-                    _metrics.Dropped(1);
-                    continue;
-                }
+                var next = node.Value;
                 var tokens = next.Text.TokenCount;
-                if (batch.Count > 0 && CostWith(batch.Count, sumTokens, maxTokens, tokens) > _options.MaxBatchTokens) break;
-                source.Dequeue();
+                if (batch.Count > 0 && !Fits(batch.Count, sumTokens, maxTokens, tokens)) break;
+                source!.Remove(node);
                 if (batch.Count == 0) oldest = next.EnqueuedAt;
                 batch.Add(next);
                 sumTokens += tokens;
                 maxTokens = Math.Max(maxTokens, tokens);
+                minTokens = Math.Min(minTokens, tokens);
                 continue;
             }
             if (batch.Count == 0) return batch;
@@ -155,18 +154,58 @@ public sealed class TokenBudgetBatcher : BackgroundService
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested) { break; }
         }
-        return batch;
+        // Arrival order within the batch, whatever order they were picked in.
+        return _backend.PadsBatches ? batch.OrderBy(p => p.EnqueuedAt).ToList() : batch;
+    }
+
+    /// <summary>Texts whose caller has gone away leave the head of the queue uncomputed.</summary>
+    private void DropAbandoned(LinkedList<Pending> source)
+    {
+        while (source.First is { } head && head.Value.CancellationToken.IsCancellationRequested)
+        {
+            source.RemoveFirst();
+            head.Value.Result.TrySetCanceled(head.Value.CancellationToken);
+            _metrics.Dropped(1);
+        }
+    }
+
+    /// <summary>
+    /// The text the batch takes next: the oldest one first; then, where the backend pads, the waiting text (of the next
+    /// <see cref="PaddingScan"/>) that widens the batch's length range least (unless padding is not limited); otherwise
+    /// the next in arrival order.
+    /// </summary>
+    private LinkedListNode<Pending>? NextFor(LinkedList<Pending> source, int count, int minTokens, int maxTokens)
+    {
+        if (count == 0 || !_backend.PadsBatches || _options.MaxPaddingShare >= 1) return source.First;
+        LinkedListNode<Pending>? best = null;
+        var bestWidening = int.MaxValue;
+        var node = source.First;
+        for (var scanned = 0; node is not null && scanned < PaddingScan && bestWidening > 0; scanned++, node = node.Next)
+        {
+            if (node.Value.CancellationToken.IsCancellationRequested) continue;  // dropped when it reaches the head
+            var tokens = node.Value.Text.TokenCount;
+            var widening = tokens > maxTokens ? tokens - maxTokens : tokens < minTokens ? minTokens - tokens : 0;
+            if (widening < bestWidening) (best, bestWidening) = (node, widening);
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Whether one more text of <paramref name="tokens"/> tokens keeps the batch within its token budget (padded tokens
+    /// when the backend pads, real ones otherwise) and, when it pads, within its padding share.
+    /// </summary>
+    private bool Fits(int count, int sumTokens, int maxTokens, int tokens)
+    {
+        if (!_backend.PadsBatches) return sumTokens + tokens <= _options.MaxBatchTokens;
+        var padded = (long)(count + 1) * Math.Max(maxTokens, tokens);
+        return padded <= _options.MaxBatchTokens && padded - (sumTokens + tokens) <= _options.MaxPaddingShare * padded;
     }
 
     /// <summary>Moves what has arrived into the two priority queues, in arrival order.</summary>
     private void Drain(ChannelReader<Pending> reader)
     {
-        while (reader.TryRead(out var arrived)) (arrived.Background ? _background : _interactive).Enqueue(arrived);
+        while (reader.TryRead(out var arrived)) (arrived.Background ? _background : _interactive).AddLast(arrived);
     }
-
-    /// <summary>What the batch would cost with one more text of <paramref name="tokens"/> tokens.</summary>
-    private int CostWith(int count, int sumTokens, int maxTokens, int tokens) =>
-        _backend.PadsBatches ? (count + 1) * Math.Max(maxTokens, tokens) : sumTokens + tokens;
 
     private async Task RunAsync(List<Pending> batch)
     {
