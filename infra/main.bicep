@@ -13,9 +13,9 @@ param environmentName string
 @description('Region with serverless GPU capacity (e.g. westus3, swedencentral, australiaeast).')
 param location string
 
-@description('Serverless GPU workload profile: Consumption-GPU-NC8as-T4 (16 GB, no bf16) or Consumption-GPU-NC24-A100 (80 GB).')
+@description('Default serverless GPU workload profile, for tiers whose Gpu setting names no card Container Apps offers: Consumption-GPU-NC8as-T4 (16 GB, no bf16) or Consumption-GPU-NC24-A100 (80 GB).')
 @allowed([ 'Consumption-GPU-NC8as-T4', 'Consumption-GPU-NC24-A100' ])
-param gpuProfileType string = 'Consumption-GPU-NC8as-T4'
+param gpuProfileType string = 'Consumption-GPU-NC24-A100'
 
 @description('GPU tiers to deploy (names from Embedding:Tiers in the AppHost configuration).')
 param gpuTiers array = [ 'qwen3-embedding-4b' ]

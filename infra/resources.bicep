@@ -14,11 +14,18 @@ var settings = loadJsonContent('../src/Embedding.AppHost/appsettings.json').Embe
 var manifest = loadJsonContent('../aspire-manifest.json').resources
 var tiers = filter(settings.Tiers, t => contains(gpuTiers, t.Name))
 
+// Each tier runs on the serverless GPU profile of its own `Gpu` (AppHost appsettings) where Container Apps has that card,
+// else on the deployment's default (gpuProfileType). Every profile a tier uses exists in the environment.
+func profileOf(gpu string, fallback string) string => contains([ 'T4', 'ACA-T4' ], gpu)
+  ? 'Consumption-GPU-NC8as-T4'
+  : contains([ 'A100', 'ACA-A100' ], gpu) ? 'Consumption-GPU-NC24-A100' : fallback
+var tierProfiles = map(tiers, t => profileOf(t.?Gpu ?? '', gpuProfileType))
+var gpuProfiles = union([ gpuProfileType ], tierProfiles)
+func profileName(type string) string => contains(type, 'T4') ? 'gpu-t4' : 'gpu-a100'
 // T4s have no bf16 and Qwen3-Embedding returns NaN in fp16: run float32 there.
-var isT4 = contains(gpuProfileType, 'T4')
-var engineDtype = isT4 ? 'float32' : 'bfloat16'
-var gpuCpu = isT4 ? '8' : '24'
-var gpuMemory = isT4 ? '56Gi' : '220Gi'
+func engineDtype(type string) string => contains(type, 'T4') ? 'float32' : 'bfloat16'
+func gpuCpu(type string) string => contains(type, 'T4') ? '8' : '24'
+func gpuMemory(type string) string => contains(type, 'T4') ? '56Gi' : '220Gi'
 var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 
@@ -105,10 +112,8 @@ resource environment 'Microsoft.App/managedEnvironments@2025-01-01' = {
     }
     vnetConfiguration: { infrastructureSubnetId: network.properties.subnets[0].id, internal: false }
     // The GPU profile must exist when the environment is created. Serverless GPU: billed per second while a replica runs.
-    workloadProfiles: [
-      { name: 'Consumption', workloadProfileType: 'Consumption' }
-      { name: 'gpu', workloadProfileType: gpuProfileType }
-    ]
+    workloadProfiles: concat([ { name: 'Consumption', workloadProfileType: 'Consumption' } ],
+      map(gpuProfiles, p => { name: profileName(p), workloadProfileType: p }))
   }
 }
 
@@ -229,14 +234,14 @@ resource api 'Microsoft.App/containerApps@2025-01-01' = {
 // One app per GPU tier: the GPU container is the app's first (and only) container. Min replicas come from the
 // policy (0): an idle tier costs nothing; a KEDA rabbitmq rule on its queue (management API, so messages a worker
 // holds count) brings it back.
-resource workers 'Microsoft.App/containerApps@2025-01-01' = [for tier in tiers: {
+resource workers 'Microsoft.App/containerApps@2025-01-01' = [for (tier, i) in tiers: {
   name: 'worker-${replace(tier.Name, '.', '-')}'
   location: location
   tags: union(tags, { 'azd-service-name': 'worker-${replace(tier.Name, '.', '-')}' })
   identity: { type: 'UserAssigned', userAssignedIdentities: { '${identity.id}': {} } }
   properties: {
     environmentId: environment.id
-    workloadProfileName: 'gpu'
+    workloadProfileName: profileName(tierProfiles[i])
     configuration: {
       registries: [ { server: registry.properties.loginServer, identity: identity.id } ]
       // Composed from the secure password, straight into Container Apps secrets (never output).
@@ -255,7 +260,7 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for tier in tiers: 
           image: gpuWorkerImages[?tier.Name] ?? placeholderImage
           env: [
             { name: 'ENGINE_MODEL', value: tier.EngineModel }
-            { name: 'ENGINE_DTYPE', value: engineDtype }
+            { name: 'ENGINE_DTYPE', value: engineDtype(tierProfiles[i]) }
             { name: 'ENGINE_MEM_FRACTION', value: settings.Gpu.MemFractionStatic }
             { name: 'ENGINE_MAX_RUNNING_REQUESTS', value: settings.Gpu.MaxRunningRequests }
             { name: 'Worker__Model', value: tier.Name }
@@ -264,7 +269,7 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for tier in tiers: 
             { name: 'Worker__MaxWaitMilliseconds', value: string(tier.MaxWaitMilliseconds) }
             { name: 'ConnectionStrings__messaging', secretRef: 'messaging' }
           ]
-          resources: { cpu: json(gpuCpu), memory: gpuMemory }
+          resources: { cpu: json(gpuCpu(tierProfiles[i])), memory: gpuMemory(tierProfiles[i]) }
           volumeMounts: [ { volumeName: 'models', mountPath: '/root/.cache/huggingface' } ]
           probes: [
             // The worker answers /health only once its engine does: readiness is the engine's.

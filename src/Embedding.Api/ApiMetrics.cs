@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Embedding.Contracts;
 using Microsoft.Extensions.Options;
+using Embedding.Messaging;
 
 namespace Embedding.Api;
 
@@ -28,6 +29,7 @@ public sealed class ApiMetrics
     private readonly Counter<long> _nearDuplicates;
     private readonly Counter<long> _batchRequests;
     private readonly Counter<long> _batchJobs;
+    private readonly Counter<long> _batchRetries;
     private readonly ConcurrentDictionary<string, Batches.BatchJob> _runningJobs = new();
 
     public ApiMetrics(IMeterFactory meterFactory, IOptions<EmbeddingApiOptions> options)
@@ -48,6 +50,8 @@ public sealed class ApiMetrics
         _batchRequests = meter.CreateCounter<long>("embedding.batch.requests", "{request}",
             "Batch-job lines answered, by outcome (completed: in the output file; failed: in the error file) and model");
         _batchJobs = meter.CreateCounter<long>("embedding.batch.jobs", "{job}", "Batch jobs that reached a final state, by embedding.batch.status");
+        _batchRetries = meter.CreateCounter<long>("embedding.batch.retries", "{request}",
+            "Batch lines sent again because no worker answered in time (a tier at zero and starting, a broker outage)");
         meter.CreateObservableGauge("embedding.batch.jobs.running", () => _runningJobs.Count, "{job}", "Batch jobs this API instance is running now");
         meter.CreateObservableGauge("embedding.batch.requests.in_flight", () => _runningJobs.Values.Sum(j => (long)j.InFlight), "{request}",
             "Lines of running batch jobs on their way to the workers now (the jobs' window: wider while a tier has more workers)");
@@ -98,11 +102,10 @@ public sealed class ApiMetrics
 
     public void BatchJobFinished(string status) => _batchJobs.Add(1, new KeyValuePair<string, object?>("embedding.batch.status", status));
 
+    public void BatchRetry(string model) => _batchRetries.Add(1, new KeyValuePair<string, object?>("embedding.model", model));
+
     public void BatchRequest(string? model, bool succeeded) =>
         _batchRequests.Add(1, new("outcome", succeeded ? "completed" : "failed"), new("embedding.model", model ?? "unknown"));
-
-    /// <summary>Workers consuming the tier's queue at the last reading (0 if none yet).</summary>
-    public int ConsumersOf(string model) => _queues.TryGetValue(model, out var q) && q.Broker is { } b ? (int)b.Consumers : 0;
 
     /// <summary>The broker's view of a tier's queue (<see cref="Services.QueueObserver"/>).</summary>
     public void QueueObserved(string model, QueueState state) => _queues.GetOrAdd(model, m => new TierQueue(m)).Broker = state;

@@ -1,3 +1,4 @@
+using Embedding.Contracts;
 using System.ComponentModel.DataAnnotations;
 
 namespace Embedding.Api;
@@ -45,23 +46,9 @@ public sealed class EmbeddingApiOptions
     public ModelOptions? Find(string name) => Models.FirstOrDefault(m => m.IsCalled(name));
 }
 
-public sealed class ModelOptions
+/// <summary>A model the API serves: its identity (names, dimensions; shared with the AppHost's tiers) and how it is listed.</summary>
+public sealed class ModelOptions : ModelIdentity
 {
-    [Required] public string Name { get; set; } = "";
-
-    /// <summary>Other names accepted for this model, e.g. the Hugging Face id "Qwen/Qwen3-Embedding-0.6B".</summary>
-    public List<string> Aliases { get; set; } = [];
-
-    /// <summary>Whether <paramref name="name"/> names this model (its name or an alias, any case): the one matcher for requests, keys and jobs.</summary>
-    public bool IsCalled(string name) =>
-        string.Equals(Name, name, StringComparison.OrdinalIgnoreCase) || Aliases.Contains(name, StringComparer.OrdinalIgnoreCase);
-
-    /// <summary>Native vector length.</summary>
-    [Range(1, 100_000)] public int Dimensions { get; set; }
-
-    /// <summary>Matryoshka-trained: any prefix of 32..Dimensions values, renormalised, is a valid embedding.</summary>
-    public bool Matryoshka { get; set; } = true;
-
     public string OwnedBy { get; set; } = "embedding-service";
 }
 

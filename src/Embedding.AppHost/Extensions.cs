@@ -6,13 +6,10 @@ namespace Embedding.AppHost;
 /// <summary>The API's wiring and what every service gets when published (health probes, Prometheus).</summary>
 public static partial class AppHostExtensions
 {
-    /// <summary>Lists a tier among the API's models.</summary>
+    /// <summary>Lists a tier among the API's models: its identity, as the API binds it (Api:Models:{index}).</summary>
     public static IResourceBuilder<ProjectResource> WithModel(this IResourceBuilder<ProjectResource> api, int index, TierSettings tier)
     {
-        api.WithEnvironment($"Api__Models__{index}__Name", tier.Name)
-           .WithEnvironment($"Api__Models__{index}__Dimensions", tier.Dimensions.ToString())
-           .WithEnvironment($"Api__Models__{index}__Matryoshka", tier.Matryoshka.ToString());
-        for (var a = 0; a < tier.Aliases.Count; a++) api.WithEnvironment($"Api__Models__{index}__Aliases__{a}", tier.Aliases[a]);
+        foreach (var (key, value) in tier.ToSettings($"Api:Models:{index}")) api.WithEnvironment(key.Replace(":", "__"), value);
         return api;
     }
 

@@ -90,14 +90,14 @@ public static partial class AppHostExtensions
         return builder.AddContainer(name, gpu.Image, gpu.Tag)
             .WithEntrypoint("python3")
             .WithArgs("-m", "sglang.launch_server", "--model-path", tier.EngineModel!, "--is-embedding",
-                      "--host", "0.0.0.0", "--port", "30000", "--dtype", gpu.Dtype,
+                      "--host", "0.0.0.0", "--port", "30000", "--dtype", tier.GpuType is { Bf16: false } ? "float32" : gpu.Dtype,
                       "--mem-fraction-static", memFraction, "--max-running-requests", maxRunning,
                       "--chunked-prefill-size", chunkedPrefill)
             .WithContainerRuntimeArgs("--gpus=all", "--ipc=host")
             .WithVolume("huggingface-cache", "/root/.cache/huggingface")
             .WithHttpEndpoint(targetPort: 30000, name: "http")
             .WithHealthProbe("/health")
-            .WithAnnotation(new GpuAnnotation());
+            .WithAnnotation(new GpuAnnotation(tier.GpuType?.KubernetesProduct));
     }
 
     /// <summary>A GPU tier's worker talks to its engine; it takes messages only once the engine is healthy.

@@ -18,21 +18,29 @@ public sealed class AzureContainerAppsTests
         var arm = await CompileAsync("infra/main.bicep");
 
         var gpuProfile = arm["parameters"]!["gpuProfileType"]!;
-        Assert.Equal("Consumption-GPU-NC8as-T4", gpuProfile["defaultValue"]!.GetValue<string>());
-        Assert.Contains("Consumption-GPU-NC24-A100", gpuProfile["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()));
+        // The default holds the 4B and 8B tiers (16-bit weights); a T4 would need fp32 weights that do not fit in its 16 GB.
+        Assert.Equal("Consumption-GPU-NC24-A100", gpuProfile["defaultValue"]!.GetValue<string>());
+        Assert.Contains("Consumption-GPU-NC8as-T4", gpuProfile["allowedValues"]!.AsArray().Select(v => v!.GetValue<string>()));
 
         var module = Resources(arm).Single(r => Type(r) == "Microsoft.Resources/deployments");
         Assert.Equal("[parameters('gpuProfileType')]", module["properties"]!["parameters"]!["gpuProfileType"]!["value"]!.GetValue<string>());
         var template = module["properties"]!["template"]!;
 
-        // The GPU profile exists when the environment is created.
+        // Every GPU profile a tier uses exists when the environment is created: the default, and each tier's own `Gpu`
+        // where Container Apps offers that card (a map over the tiers, resolved at deployment).
         var environment = Resources(template).Single(r => Type(r) == "Microsoft.App/managedEnvironments");
-        var profiles = environment["properties"]!["workloadProfiles"]!.AsArray();
-        Assert.Contains(profiles, p => p!["name"]!.GetValue<string>() == "gpu" && p["workloadProfileType"]!.GetValue<string>() == "[parameters('gpuProfileType')]");
+        var profiles = environment["properties"]!["workloadProfiles"]!.GetValue<string>();
+        Assert.Contains("'Consumption'", profiles);
+        Assert.Contains("variables('gpuProfiles')", profiles);
+        Assert.Contains("parameters('gpuProfileType')", template["variables"]!["gpuProfiles"]!.GetValue<string>());
+        Assert.Contains("variables('tierProfiles')", template["variables"]!["gpuProfiles"]!.GetValue<string>());
+        Assert.Contains("Consumption-GPU-NC8as-T4", template.ToJsonString());  // a tier with Gpu T4 gets the T4 profile
 
         var worker = Resources(template).Single(r => Type(r) == "Microsoft.App/containerApps" && r["copy"] is not null);
         var properties = worker["properties"]!;
-        Assert.Equal("gpu", properties["workloadProfileName"]!.GetValue<string>());
+        // Each tier's profile, by its GPU type: T4 profiles run the engine in float32 (no bf16).
+        Assert.Contains("variables('tierProfiles')[copyIndex()]", properties["workloadProfileName"]!.GetValue<string>());
+        Assert.Contains("engineDtype", properties["template"]!["containers"]![0]!["env"]!.ToJsonString());
         var app = properties["template"]!;
         Assert.Single(app["containers"]!.AsArray());  // one GPU container per app, and it is the first
         Assert.True(app["terminationGracePeriodSeconds"]!.GetValue<int>() >= 60, "scale-in must leave time to drain");

@@ -10,6 +10,7 @@ using Embedding.Tests.Infrastructure;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Embedding.Messaging;
 
 namespace Embedding.Tests;
 
@@ -89,8 +90,10 @@ public sealed class BatchTests
         var output = await ReadJsonlAsync(stack.Client, cancelled.GetProperty("output_file_id").GetString()!);
         Assert.Equal(Enumerable.Range(0, completed).Select(i => $"c-{i}"), output.Select(o => o.GetProperty("custom_id").GetString()));
 
-        // Nothing moves after the cancel, and a finished job cannot be cancelled again.
-        await Task.Delay(600);
+        // Nothing moves after the cancel (once the runner has let go of the job, nothing else writes it), and a finished
+        // job cannot be cancelled again.
+        var runner = stack.ApiServices.GetRequiredService<Embedding.Api.Batches.BatchRunner>();
+        await TestEnvironment.WaitUntilAsync(() => !runner.IsRunning(id), TimeSpan.FromSeconds(30));
         var later = await GetBatchAsync(stack.Client, id);
         Assert.Equal(completed, later.GetProperty("request_counts").GetProperty("completed").GetInt32());
         await AssertErrorAsync(await stack.Client.PostAsync($"/v1/batches/{id}/cancel", null), HttpStatusCode.BadRequest, "invalid_state");
@@ -102,9 +105,21 @@ public sealed class BatchTests
         // A tier at zero replicas: each line's message expires on the queue after 2 s and the line is sent again.
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, api: new() { ["Api:Batches:RequestTimeoutSeconds"] = "2" });
         var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 10).Select(i => Line($"z-{i}", stack.Model, $"cold start {i}"))));
+        var retries = 0L;
+        var meters = stack.ApiServices.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "embedding.batch.retries" && instrument.Meter.Scope == meters) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref retries, value));
+        listener.Start();
         var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
-        await Task.Delay(5000);
-        Assert.Equal(0, Done(await GetBatchAsync(stack.Client, id)));
+        // Every line has found no worker and been sent again at least once; none is done, none has failed.
+        await TestEnvironment.WaitUntilAsync(() => Interlocked.Read(ref retries) >= 10, TimeSpan.FromSeconds(60));
+        var waiting = await GetBatchAsync(stack.Client, id);
+        Assert.Equal(0, Done(waiting));
+        Assert.Equal("in_progress", waiting.GetProperty("status").GetString());
 
         stack.StartWorker();
 
@@ -119,8 +134,8 @@ public sealed class BatchTests
     {
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 3, worker: new() { ["Worker:Fake:DelayMilliseconds"] = "300" },
             api: new() { ["Api:Batches:ConcurrentRequestsPerJob"] = "2", ["Api:QueueMetricsSeconds"] = "1" });
-        var metrics = stack.ApiServices.GetRequiredService<Embedding.Api.ApiMetrics>();
-        await TestEnvironment.WaitUntilAsync(() => metrics.ConsumersOf(stack.Model) == 3, TimeSpan.FromSeconds(30));
+        var queues = stack.ApiServices.GetRequiredService<Embedding.Api.Services.QueueObserver>();
+        await TestEnvironment.WaitUntilAsync(() => queues.ConsumersOf(stack.Model) == 3, TimeSpan.FromSeconds(30));
         long peak = 0;
         var meters = stack.ApiServices.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
@@ -163,7 +178,9 @@ public sealed class BatchTests
         var done = await WaitForAsync(second.Client, id, b => b.GetProperty("status").GetString() == "completed");
         var output = await ReadJsonlAsync(first.Client, done.GetProperty("output_file_id").GetString()!);
         Assert.Equal(Enumerable.Range(0, 40).Select(i => $"s-{i}"), output.Select(o => o.GetProperty("custom_id").GetString()));
-        await Task.Delay(2500);  // a second runner, had there been one, would have found the job by now
+        // One of the two holds the runner lock; the other only serves the endpoints, so no line ran twice.
+        var runners = new[] { first, second }.Select(s => s.ApiServices.GetRequiredService<BatchRunner>()).ToArray();
+        Assert.Single(runners, r => r.HoldsRunnerLock);
         Assert.Equal(40, Interlocked.Read(ref answered));
 
         // A cancel sent to the process that does not run the job still stops it.

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -43,7 +44,9 @@ public sealed class EngineRestartTests
 
         await engine.DisposeAsync();  // the engine goes away (crash, upgrade, preemption)
         var during = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "during the restart" });
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // The request has reached the worker and its batch is on the backend, failing against the missing engine.
+        var batcher = stack.WorkerServices(0).GetRequiredService<Embedding.Worker.Batching.TokenBudgetBatcher>();
+        await TestEnvironment.WaitUntilAsync(() => batcher.Running > 0, TimeSpan.FromSeconds(30));
         await using var restarted = await StartEngineAsync(port);
 
         var response = await during.WaitAsync(TimeSpan.FromSeconds(60));

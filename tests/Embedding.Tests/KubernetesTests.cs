@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Embedding.AppHost.Scaling;
 using Embedding.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
+using Embedding.Scaling;
 
 namespace Embedding.Tests;
 
@@ -85,7 +86,9 @@ public sealed class KubernetesTests
             var args = engine["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
             Assert.Contains("--is-embedding", args);
             Assert.Equal("0.80", args[args.IndexOf("--mem-fraction-static") + 1]);
-            Assert.Equal("true", pod["nodeSelector"]!["nvidia.com/gpu.present"]!.GetValue<string>());
+            // GPU nodes: of the tier's GPU type where it names one (GPU feature discovery's product label), else any.
+            var selector = pod["nodeSelector"]!.AsObject();
+            Assert.True(selector["nvidia.com/gpu.product"] is not null || selector["nvidia.com/gpu.present"]?.GetValue<string>() == "true", selector.ToJsonString());
             Assert.Contains(pod["tolerations"]!.AsArray(), t => t!["key"]!.GetValue<string>() == "nvidia.com/gpu");
 
             var env = containers[1]!["env"]!.AsArray();
@@ -111,11 +114,22 @@ public sealed class KubernetesTests
         Assert.NotNull(Find(objects, "PersistentVolumeClaim", "batch-data"));
     }
 
+    /// <summary>Also: a tier's GPU type (the simulator's recommendation) selects its nodes, and a card without bf16 runs fp32.</summary>
     [Fact]
     public async Task A_gpu_tier_can_have_an_always_on_cpu_standby_of_its_own_model()
     {
         var objects = await PublishAndValidateAsync("--Embedding:Gpu:Enabled=true",
-            "--Embedding:Tiers:3:Standby:HubRepository=example/qwen3-embedding-4b-onnx", "--Embedding:Tiers:3:Standby:Replicas=2");
+            "--Embedding:Tiers:3:Standby:HubRepository=example/qwen3-embedding-4b-onnx", "--Embedding:Tiers:3:Standby:Replicas=2",
+            "--Embedding:Tiers:3:Gpu=T4", "--Embedding:Tiers:4:Gpu=H100");
+
+        var t4 = Find(objects, "Deployment", "worker-qwen3-embedding-4b")["spec"]!["template"]!["spec"]!;
+        Assert.Equal("Tesla-T4", t4["nodeSelector"]!["nvidia.com/gpu.product"]!.GetValue<string>());
+        var t4Args = t4["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+        Assert.Equal("float32", t4Args[t4Args.IndexOf("--dtype") + 1]);  // no bf16 on a T4, and fp16 gives NaN
+        var h100 = Find(objects, "Deployment", "worker-qwen3-embedding-8b")["spec"]!["template"]!["spec"]!;
+        Assert.Equal("NVIDIA-H100-80GB-HBM3", h100["nodeSelector"]!["nvidia.com/gpu.product"]!.GetValue<string>());
+        var h100Args = h100["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+        Assert.Equal("bfloat16", h100Args[h100Args.IndexOf("--dtype") + 1]);
 
         var deployment = Find(objects, "Deployment", "worker-qwen3-embedding-4b-standby")["spec"]!;
         Assert.Equal(2, deployment["replicas"]!.GetValue<int>());

@@ -5,6 +5,7 @@ using Embedding.AppHost.Scaling;
 using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
 using Embedding.Worker.Backends;
+using Embedding.Scaling;
 
 namespace Embedding.Tests;
 

@@ -1,5 +1,6 @@
 using Embedding.Contracts;
 using Embedding.Simulator;
+using Embedding.Scaling;
 
 namespace Embedding.Tests;
 
@@ -181,5 +182,101 @@ public sealed class SimulatorTests
         var lunch = day.Count(r => r.Arrival >= 12.5 * 3600 && r.Arrival < 13 * 3600);
         var morning = day.Count(r => r.Arrival >= 10.25 * 3600 && r.Arrival < 10.75 * 3600);
         Assert.True(lunch < 0.8 * morning, $"lunch {lunch} vs morning {morning}");
+    }
+
+    [Fact]
+    public void The_trickle_day_is_steady_all_day_and_night_with_bursts_at_any_hour()
+    {
+        var day = DiurnalTrace.Generate(DiurnalTraceOptions.TrickleDay);
+
+        var perHour = Enumerable.Range(0, 24).Select(h => day.Count(r => r.Arrival >= h * 3600 && r.Arrival < (h + 1) * 3600)).ToArray();
+        Assert.All(perHour, n => Assert.InRange(n / 3600.0, 0.9, 4));  // about 1-2 requests/s in every hour, night included
+        Assert.InRange(day.Count / 86_400.0, 1, 2.5);
+        var busiestMinute = day.GroupBy(r => (int)(r.Arrival / 60)).Max(g => g.Count());
+        Assert.True(busiestMinute > 5 * day.Count / 1440.0, $"a burst minute has {busiestMinute} requests");
+        var burstHours = day.GroupBy(r => (int)(r.Arrival / 60)).Where(g => g.Count() > 4 * day.Count / 1440.0).Select(g => g.Key / 60).Distinct().ToList();
+        Assert.Contains(burstHours, h => h < 8 || h >= 18);  // not only in office hours
+    }
+
+    [Fact]
+    public void The_azure_llm_trace_converts_to_arrivals_and_prompt_sizes()
+    {
+        string[] csv =
+        [
+            "TIMESTAMP,ContextTokens,GeneratedTokens",
+            "2023-11-16 18:15:46.6805900,374,44",
+            "2023-11-16 18:15:50.9951690,396,109",
+            "2023-11-16 18:15:50.9951690,40000,5",  // same instant; over the model's context
+            "2023-11-16 18:16:46,12,1",
+        ];
+        var trace = AzureLlmTrace.Convert(csv);
+
+        Assert.Equal([0, 4.314579, 4.314579, 59.31941], trace.Select(r => Math.Round(r.Arrival, 6)));
+        Assert.Equal([374, 396, 32_768, 12], trace.Select(r => r.Tokens));
+        Assert.Equal(4, trace.Select(r => r.TextId).Distinct().Count());  // no invented repeats
+    }
+
+    /// <summary>
+    /// A card with half the H100's tensor TFLOPS and half its bandwidth: half the peak, and the floor pays the weights'
+    /// read a second time (7.7 GiB at 3,350 GB/s = 2.468 ms). Without bf16 (fp32) the rate halves and the weights double.
+    /// </summary>
+    [Fact]
+    public void A_gpu_type_scales_the_measured_latency_model_by_tflops_and_bandwidth()
+    {
+        var reference = new GpuLatencyModel(FloorMilliseconds: 8.6, PeakTokensPerSecond: 48_000);
+        var read = GpuType.Weights4BGiB * (1L << 30) / 3_350e9 * 1000;
+        var half = new GpuType("half", "", 1, 989 / 2.0, 3_350 / 2.0, 80, Bf16: true, PerSecondBilling: false, "");
+        var m = half.LatencyFrom(reference);
+        Assert.Equal(24_000, m.PeakTokensPerSecond, 6);
+        Assert.Equal(8.6 + read, m.FloorMilliseconds, 6);
+
+        var fp32 = half with { DenseTflops = 989, BandwidthGBs = 3_350, Bf16 = false };
+        Assert.Equal(24_000, fp32.LatencyFrom(reference).PeakTokensPerSecond, 6);
+        Assert.Equal(8.6 + read, fp32.LatencyFrom(reference).FloorMilliseconds, 6);
+
+        Assert.False(GpuType.Named("T4").Fits(GpuType.Weights4BGiB));  // 15.4 GiB of fp32 weights in 16 GB
+        Assert.True(GpuType.Named("T4").Fits(1.1));                     // the 0.6B does
+        Assert.True(GpuType.Named("L4").Fits(GpuType.Weights4BGiB));
+        Assert.Equal(reference, GpuType.Named("H100").LatencyFrom(reference));
+    }
+
+    /// <summary>
+    /// Three 100-token requests at once, one per forward (budget 100 tokens, 10 ms each on a card as fast as the
+    /// reference): one replica answers at 10, 20, 30 ms (p95 30 ms), two at 10, 10, 20 ms. With a 25 ms goal the smallest
+    /// fixed fleet is 2 replicas, billed for the trace's hour at the card's price.
+    /// </summary>
+    [Fact]
+    public void Ranking_finds_the_smallest_fixed_fleet_within_the_goal_and_prices_it()
+    {
+        var card = new GpuType("ref", "", 2.5, 989, 3_350, 80, Bf16: true, PerSecondBilling: false, "");
+        TraceRequest[] trace = [new(0, 100, 1), new(0, 100, 2), new(0, 100, 3)];
+        var options = new SimulationOptions { Latency = Gpu, MaxBatchTokens = 100, BilledSeconds = 3600, ColdStartSeconds = 1 };
+        var ranked = Ranking.Run(trace, options, new ScalingPolicy(), new ScalingPolicy(), p95GoalSeconds: 0.025, [card]);
+
+        var fixedFleet = Assert.Single(ranked, r => r.Setup.FixedReplicas is not null);
+        Assert.Equal(2, fixedFleet.Setup.FixedReplicas);
+        Assert.True(fixedFleet.MeetsGoal);
+        Assert.Equal(2 * 2.5, fixedFleet.Cost, 9);
+        Assert.Equal([0.01, 0.01, 0.02], fixedFleet.Result.Latencies.Order().Select(x => Math.Round(x, 9)));
+        // Elastic setups: each with its own floor, and the cost in dollars of GPU and standby together.
+        Assert.All(ranked.Where(r => r.Setup.FixedReplicas is null), r => Assert.NotNull(r.FloorCost));
+        Assert.Contains(ranked, r => r.Setup.Standby is { Replicas: 2 } && r.Result.StandbyCost > 0);
+    }
+
+    [Fact]
+    public void The_winner_prints_as_the_tier_block_it_corresponds_to()
+    {
+        var tier = System.Text.Json.Nodes.JsonNode.Parse("""{ "Name": "t", "Backend": "SGLang", "Scaling": { "CooldownSeconds": 300 } }""")!.AsObject();
+        var policy = Ranking.ForSpeed(new ScalingPolicy { TargetMessageRate = 60, MaxReplicas = 3 }, speed: 0.25);
+        Assert.Equal((15, 12), (policy.TargetMessageRate, policy.MaxReplicas));  // a quarter of the speed: a quarter of the rate, four times the replicas
+
+        var winner = new RankedSetup(new Setup(GpuType.Named("L4"), null, new StandbyCpu(), policy), new SimulationResult(), 1, 1, true);
+        var block = Ranking.TierBlock(tier, winner);
+        Assert.Equal("L4", block["Gpu"]!.GetValue<string>());
+        Assert.Equal(1, block["Standby"]!["Replicas"]!.GetValue<int>());
+        Assert.Equal(300, block["Scaling"]!["CooldownSeconds"]!.GetValue<int>());
+        Assert.Equal(12, block["Scaling"]!["MaxReplicas"]!.GetValue<int>());
+        Assert.Equal(15, block["Scaling"]!["TargetMessageRate"]!.GetValue<double>());
+        Assert.Null(tier["Gpu"]);  // the original is left alone
     }
 }

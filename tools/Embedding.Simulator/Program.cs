@@ -1,13 +1,16 @@
 using System.Globalization;
 using System.Text;
-using Embedding.Contracts;
 using Embedding.Simulator;
 using Microsoft.Extensions.Configuration;
+using Embedding.Scaling;
 
 // Elastic-cost simulator: one generated day of traffic through "fixed GPUs" and "elastic" (the AppHost's real scaling
 // policy for the 4B tier), with the GPU latency model from the anchors. Writes a markdown report, a CSV and a PNG.
 //   dotnet run --project tools/Embedding.Simulator -c Release -- [--out DIR] [--price 3] [--cold-start 45] [--repeat 0.3] [--tier qwen3-embedding-4b]
 //     [--trace your-day.csv]   (arrival_seconds,tokens,text_id: replays that day instead of the three generated ones)
+//   -- --rank office,trickle,bench/traces/azure-llm-2023-conv.csv [--p95-goal-ms 150]: GPU types x fixed/elastic/standby
+//      ranked by cost within the latency goal (Ranking.cs), written to bench/results/gpu-ranking-<date>.md
+//   -- --convert-azure AzureLLMInferenceTrace_conv.csv --to bench/traces/azure-llm-2023-conv.csv
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var options = Args.Parse(args);
 var root = FindRepoRoot();
@@ -17,12 +20,57 @@ var coldStart = double.Parse(options.GetValueOrDefault("cold-start", "45"));
 var repeat = double.Parse(options.GetValueOrDefault("repeat", "0.3"));
 var tierName = options.GetValueOrDefault("tier", "qwen3-embedding-4b");
 
+if (options.ContainsKey("convert-azure"))
+{
+    // Azure LLM inference trace 2023 (CC-BY-4.0) -> the --trace CSV: --convert-azure AzureLLMInferenceTrace_conv.csv --to out.csv
+    var converted = AzureLlmTrace.Convert(File.ReadLines(options["convert-azure"]));
+    DiurnalTrace.WriteCsv(options["to"], converted);
+    Console.WriteLine($"{converted.Count:N0} requests over {converted[^1].Arrival:F0} s -> {options["to"]}");
+    return;
+}
+
 var config = new ConfigurationBuilder().AddJsonFile(Path.Combine(root, "src", "Embedding.AppHost", "appsettings.json")).Build();
 var tier = config.GetSection("Embedding:Tiers").GetChildren().Single(t => t["Name"] == tierName);
 var policy = config.GetSection("Embedding:Scaling").Get<ScalingPolicy>()!.For(tier.GetSection("Scaling").Get<ScalingOverrides>());
 var batchTokens = int.Parse(tier["MaxBatchTokens"] ?? "8192");
 Directory.CreateDirectory(outDir);
 var date = DateTime.UtcNow.ToString("yyyy-MM-dd");
+var standbyPolicyOf = (ScalingPolicy p) => p.For(new ScalingOverrides
+    { ActivationQueueLength = 3, TargetMessageRate = p.TargetMessageRate > 0 ? p.TargetMessageRate : 60, ActivationMessageRate = 1 });
+if (options.ContainsKey("rank"))
+{
+    // --rank office,trickle[,path/to/trace.csv,...]: GPU types and standby sizes ranked by cost within --p95-goal-ms.
+    var goal = double.Parse(options.GetValueOrDefault("p95-goal-ms", "150")) / 1000;
+    var tierModel = TierModel.For(tierName);
+    var tierBlock = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "src", "Embedding.AppHost", "appsettings.json")))!
+        ["Embedding"]!["Tiers"]!.AsArray().Single(t => t!["Name"]!.GetValue<string>() == tierName)!;
+    var ranking = new StringBuilder();
+    foreach (var name in options["rank"].Split(','))
+    {
+        var (label, trace) = name switch
+        {
+            "office" => ("office day", DiurnalTrace.Generate(DiurnalTraceOptions.OfficeDay with { RepeatRatio = repeat })),
+            "trickle" => ("trickle day", DiurnalTrace.Generate(DiurnalTraceOptions.TrickleDay with { RepeatRatio = repeat })),
+            "interactive" => ("interactive day", DiurnalTrace.Generate(new DiurnalTraceOptions { RepeatRatio = repeat })),
+            _ => ($"trace {Path.GetFileNameWithoutExtension(name)}", DiurnalTrace.ReadCsv(Path.Combine(root, name))),
+        };
+        // Fixed replicas and standby are billed for the trace's whole hours (a day for the generated ones).
+        var billed = Math.Ceiling(trace[^1].Arrival / 3600) * 3600;
+        var started = DateTime.UtcNow;
+        var ranked = Ranking.Run(trace, new SimulationOptions { ColdStartSeconds = coldStart, MaxBatchTokens = batchTokens, BilledSeconds = billed, Latency = tierModel.OnH100 },
+            policy, standbyPolicyOf(policy), goal, GpuType.All, weightsGiB: tierModel.WeightsGiB);
+        Console.WriteLine($"{label}: {trace.Count:N0} requests, {ranked.Count} setups in {(DateTime.UtcNow - started).TotalSeconds:F0} s");
+        ranking.AppendLine($"## {label}: {trace.Count:N0} requests, {trace.Sum(r => (long)r.Tokens):N0} tokens over {billed / 3600:F0} h");
+        ranking.AppendLine();
+        ranking.AppendLine(Ranking.Markdown(label, ranked, goal, tierBlock));
+    }
+    var rankFile = Path.Combine(outDir, $"gpu-ranking-{date}-{tierName}.md");
+    File.WriteAllText(rankFile, $"# GPU type and standby per workload: `{tierName}`, {date}\n\n" +
+        $"Command: `dotnet run --project tools/Embedding.Simulator -c Release -- --tier {tierName} --rank {options["rank"]}{(options.ContainsKey("p95-goal-ms") ? $" --p95-goal-ms {options["p95-goal-ms"]}" : "")}` (deterministic).\n\n" +
+        Ranking.Preamble(tierModel, coldStart, goal) + ranking);
+    Console.WriteLine($"wrote {rankFile}");
+    return;
+}
 var report = new StringBuilder();
 var traceFile = options.GetValueOrDefault("trace");
 var days = traceFile is not null
@@ -57,7 +105,7 @@ foreach (var (profile, traceOptions) in days)
     var elasticNoCache = Simulate("elastic, no cache", baseOptions with { Cache = false });
     // The same model on an always-on CPU replica with a lower consumer priority serves the trickle; the GPU wakes only
     // when messages wait (depth > 3) or the publish rate passes the CPU's ~1 request/s (the policy's rate trigger).
-    var standbyPolicy = policy.For(new ScalingOverrides { ActivationQueueLength = 3, TargetMessageRate = policy.TargetMessageRate > 0 ? policy.TargetMessageRate : 60, ActivationMessageRate = 1 });
+    var standbyPolicy = standbyPolicyOf(policy);
     var elasticStandby = Simulate("elastic + CPU standby", baseOptions with { Policy = standbyPolicy, Standby = new StandbyCpu() });
     var fixedNoCache = Simulate("fixed 1, no cache", baseOptions with { FixedReplicas = 1, Cache = false });
     // The bulk jobs submitted through /v1/batches instead of streamed: released by the batch runner at the lower priority.

@@ -1,5 +1,5 @@
 using System.Text;
-using Embedding.Contracts;
+using Embedding.Scaling;
 
 namespace Embedding.Simulator;
 

@@ -1,4 +1,4 @@
-using Embedding.Contracts;
+using Embedding.Scaling;
 
 namespace Embedding.Simulator;
 
@@ -63,6 +63,14 @@ public sealed record StandbyCpu
     /// <summary>A 16-vCPU on-demand instance, roughly.</summary>
     public double PricePerHour { get; init; } = 0.68;
     public double ForwardSeconds(long tokens) => FloorSeconds + tokens / TokensPerSecond;
+
+    /// <summary>
+    /// A quarter of the measured machine: 4 vCPUs, a quarter of the throughput (CPU inference scales about with cores at
+    /// these sizes) and of the price. Enough for a night's trickle, not for a day's.
+    /// </summary>
+    public static StandbyCpu Small => new() { TokensPerSecond = 80, FloorSeconds = 0.3, PricePerHour = 0.17 };
+
+    public string Describe => $"{Replicas} x {(PricePerHour < 0.68 ? "4" : "16")}-vCPU";
 }
 
 public sealed class SimulationResult
@@ -95,6 +103,10 @@ public sealed class SimulationResult
     public Dictionary<int, (double Start, double End)> Jobs { get; } = [];
 
     public double GpuHours => GpuSeconds / 3600;
+
+    /// <summary>GPU time billed while replicas started (cold starts) and while they sat idle before leaving (scale-in window).</summary>
+    public double ColdStartBilledSeconds { get; set; }
+    public double IdleBeforeLeavingSeconds { get; set; }
     public double Utilisation => GpuSeconds == 0 ? 0 : BusySeconds / GpuSeconds;
     /// <summary>GPU-hours at the given price, plus the CPU standby's hours at its own.</summary>
     public double Cost(double pricePerGpuHour) => GpuHours * pricePerGpuHour + StandbyCost;
@@ -179,6 +191,8 @@ public static class ElasticSimulation
             foreach (var r in replicas.Where(r => r.Stopping && r.Batch is null).ToList())
             {
                 result.GpuSeconds += t - r.Created;
+                // Billed while idle before leaving: the scale-in window's price (from its last batch, or from ready).
+                result.IdleBeforeLeavingSeconds += t - Math.Max(r.ReadyAt, r.BusyUntil);
                 replicas.Remove(r);
                 result.Replicas.Add((t, replicas.Count));
             }
@@ -322,7 +336,12 @@ public static class ElasticSimulation
         result.EndSeconds = t;
         result.Unserved = queue.Count + jobQueue.Count + activeJobs.Sum(j => backlog[j].Count);
         if (!elastic) result.GpuSeconds = replicas.Count * Math.Max(o.BilledSeconds, t);
-        else foreach (var r in replicas) result.GpuSeconds += t - r.Created;
+        else foreach (var r in replicas)
+        {
+            result.GpuSeconds += t - r.Created;
+            result.IdleBeforeLeavingSeconds += t - Math.Max(r.ReadyAt, r.BusyUntil);
+        }
+        result.ColdStartBilledSeconds = elastic ? result.ColdStarts * o.ColdStartSeconds : 0;
         result.StandbySeconds = standby.Count * Math.Max(o.BilledSeconds, t);
         result.StandbyPricePerHour = o.Standby?.PricePerHour ?? 0;
         return result;

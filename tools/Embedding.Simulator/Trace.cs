@@ -28,8 +28,10 @@ public sealed record DiurnalTraceOptions
     /// <summary>Night traffic as a share of the daytime peak.</summary>
     public double NightShare { get; init; } = 0.0005;
 
-    /// <summary>Bursts during working hours (an indexing job, a product launch): how many, how long, how much above the curve.</summary>
+    /// <summary>Bursts (an indexing job, a product launch): how many, how long, how much above the curve, in which hours.</summary>
     public int Bursts { get; init; } = 6;
+    public double BurstFromHour { get; init; } = 9;
+    public double BurstToHour { get; init; } = 18;
     public double BurstMinutes { get; init; } = 4;
     public double BurstMultiplier { get; init; } = 4;
 
@@ -53,13 +55,22 @@ public sealed record DiurnalTraceOptions
     /// </summary>
     public static DiurnalTraceOptions OfficeDay => new() { Shape = DayShape.OfficeHours, BurstMultiplier = 2 };
 
+    /// <summary>
+    /// What real clients send (issue 16): a low, steady trickle all day and night, about 1.5 requests/s, with short
+    /// bursts at any hour (a client re-embedding a folder, a retry storm): 48 bursts of 2 minutes at 8x.
+    /// </summary>
+    public static DiurnalTraceOptions TrickleDay => new()
+    {
+        Shape = DayShape.Flat, MeanTokensPerSecond = 480, Bursts = 48, BurstMinutes = 2, BurstMultiplier = 8, BurstFromHour = 0, BurstToHour = 24,
+    };
+
     public static DiurnalTraceOptions IndexingDay => new()
     {
         JobStartHours = [1, 9.5, 13, 17.5, 22], InteractiveShare = 0.3, NightShare = 0, Bursts = 0,
     };
 }
 
-public enum DayShape { TwoPeaks, OfficeHours }
+public enum DayShape { TwoPeaks, OfficeHours, Flat }
 
 public static class DiurnalTrace
 {
@@ -69,9 +80,12 @@ public static class DiurnalTrace
     {
         static double Bump(double h, double centre, double width) => Math.Exp(-0.5 * Math.Pow((h - centre) / width, 2));
         static double Rise(double h, double at) => 1 / (1 + Math.Exp(-(h - at) / 0.15));
-        var day = shape == DayShape.OfficeHours
-            ? Rise(hour, 8.5) * Rise(17.5, hour) * (0.8 + 0.2 * Bump(hour, 10.5, 1.5)) * (1 - 0.4 * Bump(hour, 12.75, 0.5))
-            : Bump(hour, 10.5, 1.3) + 0.9 * Bump(hour, 14.75, 1.4) + 0.08 * Bump(hour, 20.5, 1.0);
+        var day = shape switch
+        {
+            DayShape.OfficeHours => Rise(hour, 8.5) * Rise(17.5, hour) * (0.8 + 0.2 * Bump(hour, 10.5, 1.5)) * (1 - 0.4 * Bump(hour, 12.75, 0.5)),
+            DayShape.Flat => 1,
+            _ => Bump(hour, 10.5, 1.3) + 0.9 * Bump(hour, 14.75, 1.4) + 0.08 * Bump(hour, 20.5, 1.0),
+        };
         return Math.Max(nightShare, day);
     }
 
@@ -85,7 +99,7 @@ public static class DiurnalTrace
             return (int)Math.Clamp(Math.Round(o.MedianTokens * Math.Exp(o.SigmaLog * normal)), o.MinTokens, o.MaxTokens);
         }
 
-        var bursts = Enumerable.Range(0, o.Bursts).Select(_ => (9 + random.NextDouble() * 9) * 3600).ToArray();
+        var bursts = Enumerable.Range(0, o.Bursts).Select(_ => (o.BurstFromHour + random.NextDouble() * (o.BurstToHour - o.BurstFromHour)) * 3600).ToArray();
         double Rate(double t)
         {
             var r = Shape(t / 3600 % 24, o.NightShare, o.Shape);
@@ -134,4 +148,30 @@ public static class DiurnalTrace
         var f = line.Split(',');
         return new TraceRequest(double.Parse(f[0], CultureInfo.InvariantCulture), int.Parse(f[1], CultureInfo.InvariantCulture), long.Parse(f[2], CultureInfo.InvariantCulture));
     }).ToList();
+}
+
+/// <summary>
+/// The Azure LLM inference traces 2023 (Azure/AzurePublicDataset on GitHub, CC-BY-4.0; Patel et al., "Splitwise", ISCA
+/// 2024): one hour of one production service's arrivals, <c>TIMESTAMP,ContextTokens,GeneratedTokens</c>. An embedding
+/// request is the prompt: arrival = seconds after the first request, tokens = ContextTokens (at most the model's context),
+/// every request a distinct text (the trace has no contents, so no cache hits are invented).
+/// </summary>
+public static class AzureLlmTrace
+{
+    public static List<TraceRequest> Convert(IEnumerable<string> lines, int maxTokens = 32_768)
+    {
+        var trace = new List<TraceRequest>();
+        DateTime? first = null;
+        foreach (var line in lines.Skip(1))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var f = line.Split(',');
+            var at = DateTime.ParseExact(f[0].Trim(), ["yyyy-MM-dd HH:mm:ss.FFFFFFF", "yyyy-MM-dd HH:mm:ss"], CultureInfo.InvariantCulture, DateTimeStyles.None);
+            first ??= at;
+            var tokens = Math.Clamp(int.Parse(f[1], CultureInfo.InvariantCulture), 1, maxTokens);
+            trace.Add(new TraceRequest((at - first.Value).TotalSeconds, tokens, trace.Count));
+        }
+        // The published rows are in time order; sort anyway, stably, so a shuffled copy converts the same.
+        return trace.OrderBy(r => r.Arrival).ThenBy(r => r.TextId).ToList();
+    }
 }

@@ -18,7 +18,7 @@ namespace Embedding.Api.Batches;
 /// process, and a worker that dies mid-job only delays the lines it held (RabbitMQ gives them to another worker).
 /// A line that finds no worker (a tier scaled to zero, a broker outage) is sent again until the job expires.
 /// </summary>
-public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser, EmbeddingService service, ApiMetrics metrics,
+public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser, EmbeddingService service, ApiMetrics metrics, QueueObserver queues,
                                 IOptions<EmbeddingApiOptions> options, ILogger<BatchRunner> logger) : BackgroundService
 {
     private readonly BatchOptions _options = options.Value.Batches;
@@ -27,6 +27,12 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
 
     /// <summary>Look for new work now (a batch was created) instead of at the next poll.</summary>
     public void Wake() => _wake.Release();
+
+    /// <summary>Whether this process runs the jobs of its storage directory (it holds the runner lock until it exits).</summary>
+    public bool HoldsRunnerLock { get; private set; }
+
+    /// <summary>Whether this process is running the job now (it stops once the job reaches a final state).</summary>
+    public bool IsRunning(string id) => _running.ContainsKey(id);
 
     /// <summary>Stops a running job's lines; the job then finishes as "cancelled" with what it completed.</summary>
     public void Cancel(string id)
@@ -81,7 +87,9 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             try
             {
                 var path = await store.LockPathAsync(stopping);
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+                var held = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
+                HoldsRunnerLock = true;
+                return held;
             }
             catch (IOException) when (!stopping.IsCancellationRequested)
             {
@@ -188,7 +196,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
 
         // Lines in flight: the configured number per worker of the tier. A job that woke more replicas (its lines count in
         // the queue's depth and publish rate) keeps them all busy and finishes sooner, instead of spreading 8 lines thin.
-        int Width() => Math.Min(1024, _options.ConcurrentRequestsPerJob * Math.Max(1, model is null ? 1 : metrics.ConsumersOf(model)));
+        int Width() => Math.Min(1024, _options.ConcurrentRequestsPerJob * Math.Max(1, model is null ? 1 : queues.ConsumersOf(model)));
 
         async Task CommitAsync(LineOutcome? outcome, long nextOffset)
         {
@@ -279,6 +287,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             if (failure.Status != StatusCodes.Status503ServiceUnavailable) return await ErrorLineAsync(job, customId, failure, request!.Model.Name);
             // No worker answered (scaled to zero and starting, broker down): wait and send again, until cancel or expiry.
             logger.LogDebug("Batch {Batch} line {Line}: {Reason}; retrying", job.Id, line.Number, failure.Message);
+            metrics.BatchRetry(request!.Model.Name);
             await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(attempt, 5))), ct);
         }
     }

@@ -7,6 +7,7 @@ using Embedding.Contracts;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using Embedding.Messaging;
 
 namespace Embedding.Api.Extensions;
 
@@ -61,7 +62,8 @@ public static class Extensions
         builder.Services.AddSingleton(sp => new QueueInspector(
             sp.GetRequiredService<IConfiguration>().GetConnectionString(MessagingExtensions.ConnectionName)!, "embedding-api-queues"));
         builder.Services.AddSingleton<WorkerDispatcher>();
-        builder.Services.AddHostedService<QueueObserver>();
+        builder.Services.AddSingleton<QueueObserver>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueObserver>());
         builder.Services.AddSingleton<NearDuplicateIndex>();
         builder.Services.AddSingleton<EmbeddingService>();
 

@@ -1,15 +1,23 @@
+using System.Collections.Concurrent;
 using Embedding.Contracts;
 using Microsoft.Extensions.Options;
+using Embedding.Messaging;
 
 namespace Embedding.Api.Services;
 
 /// <summary>
-/// Polls each tier's queue (a passive declare on the API's own broker connection) so the API can report queue depth and
-/// consumers per tier, also while a tier is scaled to zero. A broker that is down only pauses the readings.
+/// Polls each tier's queue (a passive declare on the API's own broker connection): the latest reading per tier is what the
+/// batch runner schedules by (how many workers consume), and what the API reports as queue depth and consumers, also
+/// while a tier is scaled to zero. A broker that is down only pauses the readings.
 /// </summary>
 public sealed class QueueObserver(QueueInspector broker, IOptions<EmbeddingApiOptions> options, ApiMetrics metrics,
                                   ILogger<QueueObserver> logger) : BackgroundService
 {
+    private readonly ConcurrentDictionary<string, QueueState> _latest = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Workers consuming the tier's queue at the last reading (0 if none yet).</summary>
+    public int ConsumersOf(string model) => _latest.TryGetValue(model, out var state) ? (int)state.Consumers : 0;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = TimeSpan.FromSeconds(options.Value.QueueMetricsSeconds);
@@ -24,7 +32,8 @@ public sealed class QueueObserver(QueueInspector broker, IOptions<EmbeddingApiOp
                     foreach (var model in options.Value.Models)
                     {
                         var state = await broker.PeekAsync(EmbeddingQueues.ForModel(model.Name), stoppingToken);
-                        metrics.QueueObserved(model.Name, state ?? default);  // no queue yet: nothing waits, nobody consumes
+                        _latest[model.Name] = state ?? default;  // no queue yet: nothing waits, nobody consumes
+                        metrics.QueueObserved(model.Name, state ?? default);
                     }
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)

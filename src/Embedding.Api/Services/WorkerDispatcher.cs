@@ -3,6 +3,7 @@ using Embedding.Api.Apis;
 using Embedding.Contracts;
 using MassTransit;
 using Microsoft.Extensions.Options;
+using Embedding.Messaging;
 
 namespace Embedding.Api.Services;
 

@@ -4,6 +4,7 @@ using Embedding.AppHost.Scaling;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
+using Embedding.Scaling;
 
 namespace Embedding.AppHost.Kubernetes;
 
@@ -20,8 +21,8 @@ public sealed class KubernetesSettings
 /// <summary>A container that runs inside another resource's pod, published as that pod's second container.</summary>
 public sealed record SidecarAnnotation(ContainerResource Sidecar) : IResourceAnnotation;
 
-/// <summary>The resource needs one NVIDIA GPU.</summary>
-public sealed record GpuAnnotation : IResourceAnnotation;
+/// <summary>The resource needs one NVIDIA GPU; of one product (GPU feature discovery's label) where it names one.</summary>
+public sealed record GpuAnnotation(string? Product = null) : IResourceAnnotation;
 
 /// <summary>An HTTP readiness path: the dashboard's health check locally, the pod's readiness and startup probes when published.</summary>
 public sealed record HealthProbeAnnotation(string Path, string Endpoint) : IResourceAnnotation;
@@ -79,15 +80,17 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
         foreach (var member in members) containers.Add(await ContainerAsync(member, resource, secret, ct));
 
         var scaling = resource.Annotations.OfType<QueueScalingAnnotation>().SingleOrDefault();
-        var gpu = members.Any(m => m.Annotations.OfType<GpuAnnotation>().Any());
+        var gpu = members.SelectMany(m => m.Annotations.OfType<GpuAnnotation>()).FirstOrDefault();
         var pod = new V1PodSpec
         {
             Containers = containers,
             Volumes = containers.SelectMany(c => c.VolumeMounts ?? []).Select(m => m.Name).Distinct().Select(Volume).ToList(),
         };
-        if (gpu)
+        if (gpu is not null)
         {
-            pod.NodeSelector = new Dictionary<string, string> { ["nvidia.com/gpu.present"] = "true" };
+            pod.NodeSelector = gpu.Product is { } product
+                ? new Dictionary<string, string> { ["nvidia.com/gpu.product"] = product }
+                : new Dictionary<string, string> { ["nvidia.com/gpu.present"] = "true" };
             pod.Tolerations = [new V1Toleration { Key = "nvidia.com/gpu", OperatorProperty = "Exists", Effect = "NoSchedule" }];
         }
         if (scaling is not null) pod.TerminationGracePeriodSeconds = settings.TerminationGracePeriodSeconds;
@@ -227,7 +230,7 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
     /// The queue-depth trigger, and where the policy sets a target rate, a second trigger on the publish rate (KEDA takes
     /// the larger replica count, and the tier is active while either trigger is).
     /// </summary>
-    private static List<ScaleTrigger> RabbitMqTriggers(string queue, Embedding.Contracts.ScalingPolicy policy, string auth)
+    private static List<ScaleTrigger> RabbitMqTriggers(string queue, ScalingPolicy policy, string auth)
     {
         ScaleTrigger Trigger(string mode, string value, string activation) => new()
         {

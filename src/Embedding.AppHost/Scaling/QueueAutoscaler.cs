@@ -1,5 +1,6 @@
 using Embedding.Contracts;
 using Microsoft.Extensions.Logging;
+using Embedding.Scaling;
 
 namespace Embedding.AppHost.Scaling;
 

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Embedding.Contracts;
+using Embedding.Messaging;
 
 namespace Embedding.AppHost.Scaling;
 

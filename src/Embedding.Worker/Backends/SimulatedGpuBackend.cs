@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Embedding.Contracts;
+using Embedding.Scaling;
 
 namespace Embedding.Worker.Backends;
 

@@ -4,6 +4,7 @@ using Embedding.Worker.Batching;
 using Embedding.Worker.Model;
 using MassTransit;
 using Microsoft.Extensions.Options;
+using Embedding.Messaging;
 
 namespace Embedding.Worker.Extensions;
 

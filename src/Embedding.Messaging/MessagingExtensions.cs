@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace Embedding.Contracts;
+namespace Embedding.Messaging;
 
 /// <summary>MassTransit over RabbitMQ, configured the same way by the API and the workers.</summary>
 public static class MessagingExtensions

@@ -1,7 +1,8 @@
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
+using Embedding.Contracts;
 
-namespace Embedding.Contracts;
+namespace Embedding.Messaging;
 
 /// <summary>What the broker says about a queue right now: ready messages and consumers.</summary>
 public readonly record struct QueueState(uint Ready, uint Consumers);

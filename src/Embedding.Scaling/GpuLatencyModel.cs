@@ -1,4 +1,4 @@
-namespace Embedding.Contracts;
+namespace Embedding.Scaling;
 
 /// <summary>
 /// How long one forward pass of an embedding model takes on a GPU, from figures measured on an H100 for

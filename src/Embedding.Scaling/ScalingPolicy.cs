@@ -1,4 +1,4 @@
-namespace Embedding.Contracts;
+namespace Embedding.Scaling;
 
 /// <summary>
 /// How worker replicas follow their queue, defined once ("Embedding:Scaling") and used in all three places:

@@ -1,0 +1,35 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Embedding.Contracts;
+
+/// <summary>
+/// What a client sees of a model tier: the names it answers to and the vectors it returns. Described once: the AppHost's
+/// tiers (<c>Embedding:Tiers</c>) and the API's models (<c>Api:Models</c>, which the AppHost fills from the tiers) are
+/// both this, plus what each side needs on top.
+/// </summary>
+public class ModelIdentity
+{
+    [Required] public string Name { get; set; } = "";
+
+    /// <summary>Other names accepted for this model, e.g. the Hugging Face id "Qwen/Qwen3-Embedding-0.6B".</summary>
+    public List<string> Aliases { get; set; } = [];
+
+    /// <summary>Native vector length.</summary>
+    [Range(1, 100_000)] public int Dimensions { get; set; }
+
+    /// <summary>Matryoshka-trained: any prefix of 32..Dimensions values, renormalised, is a valid embedding.</summary>
+    public bool Matryoshka { get; set; } = true;
+
+    /// <summary>Whether <paramref name="name"/> names this model (its name or an alias, any case): the one matcher for requests, keys and jobs.</summary>
+    public bool IsCalled(string name) =>
+        string.Equals(Name, name, StringComparison.OrdinalIgnoreCase) || Aliases.Contains(name, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>This identity as configuration keys under <paramref name="prefix"/> (e.g. Api:Models:0), for another process to bind.</summary>
+    public IEnumerable<KeyValuePair<string, string>> ToSettings(string prefix)
+    {
+        yield return new($"{prefix}:Name", Name);
+        yield return new($"{prefix}:Dimensions", Dimensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        yield return new($"{prefix}:Matryoshka", Matryoshka.ToString());
+        for (var a = 0; a < Aliases.Count; a++) yield return new($"{prefix}:Aliases:{a}", Aliases[a]);
+    }
+}
