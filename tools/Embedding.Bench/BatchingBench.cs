@@ -21,7 +21,7 @@ public static class BatchingBench
     public static async Task<Result> RunAsync(Scenario scenario, WorkerOptions options, SimulatedGpuOptions gpu)
     {
         var backend = new CountingBackend(new SimulatedGpuBackend(gpu));
-        var meters = new ServiceCollectionMeterFactory();
+        var meters = new BenchMeterFactory();
         var batcher = new TokenBudgetBatcher(backend, Options.Create(options), new WorkerMetrics(meters, Options.Create(options)), NullLogger<TokenBudgetBatcher>.Instance);
         await batcher.StartAsync(CancellationToken.None);
 
@@ -69,27 +69,5 @@ public static class BatchingBench
             sb.AppendLine($"| {r.Scenario.Name} | {r.Scenario.Rate:F0} | {r.Options.MaxBatchTokens} | {r.Options.MaxWaitMilliseconds} ms | {r.Options.MaxConcurrentBatches} | " +
                           $"{r.Requests} | {r.TokensPerSecond:F0} | {r.PeakShare:P0} | {r.MeanBatch:F1} | {r.P50Ms:F1} ms | {r.P99Ms:F1} ms | {r.P50Ms / r.FloorMs:F2} |");
         return sb.ToString();
-    }
-
-    private sealed class CountingBackend(IEmbeddingBackend inner) : IEmbeddingBackend
-    {
-        private long _batches, _texts;
-        public double MeanBatch => _batches == 0 ? 0 : (double)_texts / _batches;
-        public int Dimensions => inner.Dimensions;
-        public int MaxInputTokens => inner.MaxInputTokens;
-        public bool PadsBatches => inner.PadsBatches;
-        public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => inner.Tokenize(text, truncate, maxTokens);
-        public Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken ct)
-        {
-            Interlocked.Increment(ref _batches);
-            Interlocked.Add(ref _texts, batch.Count);
-            return inner.EmbedAsync(batch, ct);
-        }
-    }
-
-    private sealed class ServiceCollectionMeterFactory : IMeterFactory
-    {
-        public Meter Create(MeterOptions options) => new(options);
-        public void Dispose() { }
     }
 }

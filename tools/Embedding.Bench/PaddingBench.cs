@@ -51,7 +51,7 @@ public static class PaddingBench
     {
         var options = Options.Create(new WorkerOptions { MaxPaddingShare = share });
         var counting = new CountingBackend(backend);
-        var batcher = new TokenBudgetBatcher(counting, options, new WorkerMetrics(new MeterFactory(), options), NullLogger<TokenBudgetBatcher>.Instance);
+        var batcher = new TokenBudgetBatcher(counting, options, new WorkerMetrics(new BenchMeterFactory(), options), NullLogger<TokenBudgetBatcher>.Instance);
         var clock = Stopwatch.StartNew();
         // Queued before the batching loop starts, so every batch is formed from the whole pile.
         var requests = pile.Select(t => batcher.EmbedAsync([t], CancellationToken.None)).ToArray();
@@ -60,25 +60,5 @@ public static class PaddingBench
         var seconds = clock.Elapsed.TotalSeconds;
         await batcher.StopAsync(CancellationToken.None);
         return (seconds, counting.Batches);
-    }
-
-    private sealed class CountingBackend(IEmbeddingBackend inner) : IEmbeddingBackend
-    {
-        public int Batches;
-        public int Dimensions => inner.Dimensions;
-        public int MaxInputTokens => inner.MaxInputTokens;
-        public bool PadsBatches => inner.PadsBatches;
-        public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => inner.Tokenize(text, truncate, maxTokens);
-        public Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken ct)
-        {
-            Interlocked.Increment(ref Batches);
-            return inner.EmbedAsync(batch, ct);
-        }
-    }
-
-    private sealed class MeterFactory : System.Diagnostics.Metrics.IMeterFactory
-    {
-        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options) => new(options);
-        public void Dispose() { }
     }
 }
