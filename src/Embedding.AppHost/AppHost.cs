@@ -9,7 +9,7 @@ using Microsoft.Extensions.Configuration;
 //          -> one worker per model tier, each on its own queue -> its model (in-process ONNX, or an SGLang GPU engine)
 // Workers scale with their queue's depth, down to zero (Embedding:Scaling; the same policy is published for Kubernetes and Azure).
 var builder = DistributedApplication.CreateBuilder(args);
-var embedding = builder.Configuration.GetSection("Embedding").Get<EmbeddingSettings>() ?? new EmbeddingSettings();
+var embedding = (builder.Configuration.GetSection("Embedding").Get<EmbeddingSettings>() ?? new EmbeddingSettings()).Validated();
 
 // Infrastructure: Aspire's container resources where a container engine runs (and always when
 // publishing a manifest); otherwise the Debian packages' servers as local processes on loopback.

@@ -33,6 +33,13 @@ public sealed class EmbeddingSettings
     /// </summary>
     public IEnumerable<TierSettings> ServedTiers() => Tiers.Where(t => !t.IsGpuTier || Gpu.Enabled || t.CpuModel is not null);
 
+    /// <summary>Fails at start on what would otherwise fail later: a tier naming a GPU type nobody knows.</summary>
+    public EmbeddingSettings Validated()
+    {
+        foreach (var tier in Tiers) _ = tier.GpuType;  // throws with the known names
+        return this;
+    }
+
     /// <summary>Whether <paramref name="tier"/> runs on its GPU engine in this run (else on CPU).</summary>
     public bool RunsOnGpu(TierSettings tier) => tier.IsGpuTier && Gpu.Enabled;
 }

@@ -149,6 +149,16 @@ public sealed class KubernetesTests
     }
 
     [Fact]
+    public void A_tier_naming_an_unknown_gpu_type_fails_at_start_with_the_known_ones()
+    {
+        var settings = new Embedding.AppHost.EmbeddingSettings { Tiers = [new() { Name = "t", Backend = "SGLang", Gpu = "V100" }] };
+        var error = Assert.Throws<InvalidOperationException>(() => settings.Validated());
+        Assert.Contains("'V100'", error.Message);
+        Assert.Contains("L4", error.Message);
+        Assert.Equal("NVIDIA-L4", new Embedding.AppHost.TierSettings { Name = "t", Gpu = "l4" }.GpuType!.KubernetesProduct);  // any case
+    }
+
+    [Fact]
     public async Task Scaling_values_come_from_configuration()
     {
         var objects = await PublishAndValidateAsync("--Embedding:Scaling:MaxReplicas=7", "--Embedding:Scaling:TargetQueueLength=33",

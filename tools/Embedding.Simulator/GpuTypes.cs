@@ -18,7 +18,7 @@ public sealed record GpuType(string Name, string Description, double PricePerHou
     /// <summary>The card the latency model was measured on: H100 SXM, 989 dense bf16 TFLOPS, 3,350 GB/s.</summary>
     public const double ReferenceTflops = 989, ReferenceBandwidthGBs = 3_350;
 
-    /// <summary>Weights of Qwen3-Embedding-4B in 16-bit (anchors: 7.5-7.7 GiB).</summary>
+    /// <summary>Weights of Qwen3-Embedding-4B in 16-bit (7.5-7.7 GiB measured; bench/results/gpu-batches-2026-11-25.md).</summary>
     public const double Weights4BGiB = 7.7;
 
     /// <summary>Without bf16 (T4) the model runs in fp32: fp16 overflows in Qwen3 (trained in bf16) give NaN vectors.</summary>
@@ -62,8 +62,9 @@ public sealed record GpuType(string Name, string Description, double PricePerHou
 }
 
 /// <summary>
-/// A tier's model as measured on the H100 (anchors, all three Qwen3-Embedding sizes, CUDA-graph floor, saturated
-/// tokens/s): the reference every GPU type's speed is scaled from.
+/// A tier's model as measured on one H100 (CUDA-graph floor, saturated tokens/s, 16-bit weights): the reference every GPU
+/// type's speed is scaled from. The 4B's figures are this repository's (bench/results/gpu-batches-2026-11-25.md); the
+/// 0.6B's and 8B's come from the same kind of run recorded in the project's shared measurement notes, not in this repository.
 /// </summary>
 public sealed record TierModel(string Name, double WeightsGiB, GpuLatencyModel OnH100)
 {

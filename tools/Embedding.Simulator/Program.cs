@@ -5,7 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Embedding.Scaling;
 
 // Elastic-cost simulator: one generated day of traffic through "fixed GPUs" and "elastic" (the AppHost's real scaling
-// policy for the 4B tier), with the GPU latency model from the anchors. Writes a markdown report, a CSV and a PNG.
+// policy for the 4B tier), with the GPU latency model measured on an H100 (bench/results/gpu-batches-2026-11-25.md). Writes a markdown report, a CSV and a PNG.
 //   dotnet run --project tools/Embedding.Simulator -c Release -- [--out DIR] [--price 3] [--cold-start 45] [--repeat 0.3] [--tier qwen3-embedding-4b]
 //     [--trace your-day.csv]   (arrival_seconds,tokens,text_id: replays that day instead of the three generated ones)
 //   -- --rank office,trickle,bench/traces/azure-llm-2023-conv.csv [--p95-goal-ms 150]: GPU types x fixed/elastic/standby

@@ -123,7 +123,7 @@ public static class Ranking
         s.AppendLine($"Tier: `{model.Name}` ({model.WeightsGiB} GiB of 16-bit weights). Speed per GPU type: the H100-measured model " +
                      $"(floor {model.OnH100.FloorMilliseconds} ms, {model.OnH100.PeakTokensPerSecond:N0} tokens/s) with throughput scaled by dense fp16/bf16 tensor TFLOPS and the floor's weight read by memory " +
                      $"bandwidth (`GpuType.LatencyFrom`); cold start {coldStartSeconds} s, billed. Latency goal: p95 of every request <= {p95GoalSeconds * 1000:F0} ms " +
-                     "(the anchors' 4B 'ranking' tier), no 503 after 60 s, nothing unserved. Elastic setups use the AppHost's policy for the tier with " +
+                     "(`--p95-goal-ms`; the original deployment's targets: < 30 ms for a 0.6B real-time tier, < 150 ms for a 4B ranking tier), no 503 after 60 s, nothing unserved. Elastic setups use the AppHost's policy for the tier with " +
                      "its per-replica message rate scaled to the card's speed and its replica cap raised to match; CPU standby replicas serve the same " +
                      "model at 320 tokens/s on 16 vCPUs ($0.68/h each; measured for the 4B architecture) or 80 tokens/s on 4 vCPUs ($0.17/h, scaled by cores) with a lower consumer priority. The floor: the same setup with replicas ready the moment they " +
                      "are needed (billed from a cold start earlier), under its own windows or with idle replicas kept no longer than a cold start " +

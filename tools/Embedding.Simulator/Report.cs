@@ -26,7 +26,7 @@ public static class Report
         s.AppendLine($"## The {profile}");
         s.AppendLine();
         s.Append(DescribeTrace(trace, tokens, traceOptions));
-        s.AppendLine($"GPU: the anchors' latency model for Qwen3-Embedding-4B on an H100 (floor 8.6 ms, 48k tokens/s, packed batches of up to {batchTokens} tokens);");
+        s.AppendLine($"GPU: the latency model measured for Qwen3-Embedding-4B on an H100 (floor 8.6 ms, 48k tokens/s, packed batches of up to {batchTokens} tokens);");
         s.AppendLine($"cold start {coldStart} s (container start + model load from a volume), billed. Price: ${price}/GPU-hour (H100 on demand).");
         s.AppendLine($"Elastic policy: the AppHost's own for `{tier}` — {policy.TargetQueueLength} messages per replica, activation > {policy.ActivationQueueLength}, " +
                      (policy.TargetMessageRate > 0 ? $"and a publish-rate trigger of {policy.TargetMessageRate} messages/s per replica (active above {policy.ActivationMessageRate}/s), " : "") +

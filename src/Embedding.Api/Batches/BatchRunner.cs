@@ -18,7 +18,7 @@ namespace Embedding.Api.Batches;
 /// process, and a worker that dies mid-job only delays the lines it held (RabbitMQ gives them to another worker).
 /// A line that finds no worker (a tier scaled to zero, a broker outage) is sent again until the job expires.
 /// </summary>
-public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser, EmbeddingService service, ApiMetrics metrics, QueueObserver queues,
+public sealed class BatchRunner(BatchStore store, BatchJobFiles files, EmbeddingRequestParser parser, EmbeddingService service, ApiMetrics metrics, QueueObserver queues,
                                 IOptions<EmbeddingApiOptions> options, ILogger<BatchRunner> logger) : BackgroundService
 {
     private readonly BatchOptions _options = options.Value.Batches;
@@ -43,10 +43,10 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
 
     protected override async Task ExecuteAsync(CancellationToken stopping)
     {
-        // One runner per storage directory: API processes sharing it (on one machine) all serve the endpoints, but only
-        // the holder of this lock runs jobs, so no line is run twice. Another process takes over when the holder exits.
-        await using var runnerLock = await AcquireRunnerLockAsync(stopping);
+        // Only the process holding the storage directory's lock runs jobs (RunnerLock); the others serve the endpoints.
+        await using var runnerLock = await RunnerLock.AcquireAsync(store, logger, stopping);
         if (runnerLock is null) return;
+        HoldsRunnerLock = true;
         var jobs = new Dictionary<string, Task>();
         var nextSweep = 0L;
         while (!stopping.IsCancellationRequested)
@@ -77,33 +77,6 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         }
         // Stopping: every job checkpoints what it finished and stays open, to resume on the next start.
         await Task.WhenAll(jobs.Values);
-    }
-
-    private async Task<FileStream?> AcquireRunnerLockAsync(CancellationToken stopping)
-    {
-        var logged = false;
-        while (!stopping.IsCancellationRequested)
-        {
-            try
-            {
-                var path = await store.LockPathAsync(stopping);
-                var held = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1);
-                HoldsRunnerLock = true;
-                return held;
-            }
-            catch (IOException) when (!stopping.IsCancellationRequested)
-            {
-                if (!logged) logger.LogInformation("Another API process runs the batch jobs in this storage directory; this one serves the endpoints");
-                logged = true;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogWarning(ex, "Batch storage is not usable; batch jobs wait until it is");
-            }
-            try { await Task.Delay(TimeSpan.FromSeconds(10), stopping); }
-            catch (OperationCanceledException) { }
-        }
-        return null;
     }
 
     private async Task RunAsync(BatchJob job, CancellationToken stopping)
@@ -188,8 +161,8 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         var expired = false;
         using var expiry = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(0, job.ExpiresAt - BatchStore.Now())));
         using var lines = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token, expiry.Token);
-        await using var output = OpenWorkFile(job, "output", job.OutputBytes);
-        await using var errors = OpenWorkFile(job, "errors", job.ErrorBytes);
+        await using var output = files.Open(job, "output", job.OutputBytes);
+        await using var errors = files.Open(job, "errors", job.ErrorBytes);
         var window = new Queue<(Task<LineOutcome?> Outcome, long NextOffset)>();
         var checkpoint = Stopwatch.StartNew();
         string? model = null;  // the tier the job's lines went to last
@@ -211,7 +184,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             job.InputOffset = nextOffset;
             if (checkpoint.ElapsedMilliseconds >= _options.CheckpointMilliseconds)
             {
-                await CheckpointAsync(job, output, errors);
+                await files.CheckpointAsync(job, output, errors);
                 checkpoint.Restart();
                 // A cancel asked of another API process sharing this storage reaches this runner through the database.
                 if (await store.CancelRequestedAsync(job.Id, CancellationToken.None)) await cancel.CancelAsync();
@@ -254,7 +227,7 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
             }
         }
         job.InFlight = 0;
-        await CheckpointAsync(job, output, errors);
+        await files.CheckpointAsync(job, output, errors);
         if (stopping.IsCancellationRequested) logger.LogInformation("Batch {Batch} paused at {Done}/{Total} for the restart", job.Id, job.Completed + job.FailedCount, job.Total);
         return expired;
     }
@@ -313,47 +286,10 @@ public sealed class BatchRunner(BatchStore store, EmbeddingRequestParser parser,
         }
     }
 
-    // ---- files and checkpoints ----
-
-    private string WorkPath(BatchJob job, string kind) => Path.Combine(store.WorkDirectory, $"{job.Id}.{kind}.jsonl");
-
-    /// <summary>Opens a job's output or error file cut back to its committed length: bytes past it belong to lines redone now.</summary>
-    private FileStream OpenWorkFile(BatchJob job, string kind, long committed)
-    {
-        var stream = new FileStream(WorkPath(job, kind), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1 << 16, useAsync: true);
-        stream.SetLength(committed);
-        stream.Seek(committed, SeekOrigin.Begin);
-        return stream;
-    }
-
-    private async Task CheckpointAsync(BatchJob job, FileStream output, FileStream errors)
-    {
-        await output.FlushAsync();
-        await errors.FlushAsync();
-        output.Flush(flushToDisk: true);
-        errors.Flush(flushToDisk: true);
-        job.OutputBytes = output.Length;
-        job.ErrorBytes = errors.Length;
-        await store.SaveAsync(job, CancellationToken.None);
-    }
-
     /// <summary>The committed output and errors become files of their own; the job reaches its final state.</summary>
     private async Task FinishAsync(BatchJob job, string final, CancellationToken ct)
     {
-        foreach (var (kind, committed) in new[] { ("output", job.OutputBytes), ("errors", job.ErrorBytes) })
-        {
-            var path = WorkPath(job, kind);
-            if (File.Exists(path))
-            {
-                await using (var stream = new FileStream(path, FileMode.Open, FileAccess.Write)) stream.SetLength(committed);
-                if (committed == 0) File.Delete(path);
-            }
-            if (committed == 0) continue;
-            // Ids follow from the job's, so finishing again after a crash finds the same files.
-            var file = await store.AddFileAsync(job.Owner, "batch_output", $"{job.Id}_{kind}.jsonl", path, ct,
-                                                id: $"file-{job.Id["batch_".Length..]}{(kind == "output" ? "o" : "e")}", expiresAfterSeconds: job.OutputExpiresAfterSeconds);
-            if (kind == "output") job.OutputFileId = file.Id; else job.ErrorFileId = file.Id;
-        }
+        await files.PublishAsync(job, ct);
         var now = BatchStore.Now();
         switch (final)
         {

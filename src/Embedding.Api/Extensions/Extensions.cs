@@ -69,6 +69,7 @@ public static class Extensions
 
         // Batch jobs: durable state beside their files; one runner per API process works through them.
         builder.Services.AddSingleton<BatchStore>();
+        builder.Services.AddSingleton<BatchJobFiles>();
         builder.Services.AddSingleton<BatchRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BatchRunner>());
 
