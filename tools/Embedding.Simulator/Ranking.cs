@@ -31,10 +31,10 @@ public sealed record RankedSetup(Setup Setup, SimulationResult Result, double Co
 
 /// <summary>
 /// Ranks the ways to run one tier on one trace by cost within a latency goal (p95 of every request, nothing timed out or
-/// unserved): every GPU type whose memory holds the model, as the smallest fixed fleet that meets the goal, elastic under
-/// the tier's policy (its replica rate and count scaled to the card's speed), and elastic with 1 or 2 CPU standby
-/// replicas; each elastic setup also under the clairvoyant floor (replicas ready when needed, kept while idle no longer
-/// than a cold start costs), so the report can say what the policy's decisions cost.
+/// unserved): every GPU type whose memory holds the model, as the smallest fixed fleet that meets the goal, and elastic
+/// under the tier's policy (its message rate per replica scaled to the card's speed, once and twice; its replica cap
+/// raised for slower cards) with no CPU standby, one or two 16-vCPU standbys, or one 4-vCPU standby; each elastic setup
+/// also under the clairvoyant floor, so the report can say what the policy's decisions cost.
 /// </summary>
 public static class Ranking
 {
