@@ -278,5 +278,8 @@ public sealed class SimulatorTests
         Assert.Equal(12, block["Scaling"]!["MaxReplicas"]!.GetValue<int>());
         Assert.Equal(15, block["Scaling"]!["TargetMessageRate"]!.GetValue<double>());
         Assert.Null(tier["Gpu"]);  // the original is left alone
+        Assert.NotNull(block["Standby"]!["HubRepository"]);  // no export of its own: the block says one is needed
+        tier["HubRepository"] = "org/model-onnx";
+        Assert.Null(Ranking.TierBlock(tier, winner)["Standby"]!["HubRepository"]);  // the tier's own export serves the standby
     }
 }

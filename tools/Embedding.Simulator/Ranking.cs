@@ -130,7 +130,9 @@ public static class Ranking
                      "costs, whichever is cheaper: a reference, not a proven bound (a ratio under 1.00 says the policy beat it). Where the policy " +
                      "pays more, the GPU-hours over the floor are split into wake-ups (cold starts billed), idle time before scale-in, and the rest " +
                      "(more or longer replicas). Serverless profiles at the same price and speed as a VM type (ACA-A100 at the A100's assumed " +
-                     "price) are not ranked twice; a card must hold the weights in its precision in 80 % of its memory (T4: fp32).");
+                     "price) are not ranked twice; a card must hold the weights in its precision in 80 % of its memory (T4: fp32). An INT8 " +
+                     "standby (weight-only 8-bit) runs as fast as FP32 from 128 tokens up and 4x slower on one short text " +
+                     "(bench/results/onnx-peer-2026-12-01.md) in half the memory: priced by vCPUs it is never cheaper, so it has no row of its own.");
         s.AppendLine();
         s.AppendLine("| GPU type | data sheet: dense fp16/bf16 TFLOPS, memory bandwidth, memory | modelled floor, peak tokens/s for this tier | price (source) |");
         s.AppendLine("|---|---|---|---|");
@@ -178,7 +180,9 @@ public static class Ranking
         s.AppendLine("The winner as the tier block of `src/Embedding.AppHost/appsettings.json` (`Embedding:Tiers`):");
         s.AppendLine();
         s.AppendLine("```json");
-        s.AppendLine(TierBlock(tierBlock, winner).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        // Printed as it would be written in appsettings.json (no \u escapes for <, > and ').
+        s.AppendLine(TierBlock(tierBlock, winner).ToJsonString(new System.Text.Json.JsonSerializerOptions
+            { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         s.AppendLine("```");
         return s.ToString();
     }
@@ -204,8 +208,10 @@ public static class Ranking
         block["Scaling"] = scaling;
         if (winner.Setup.Standby is { } standby)
         {
-            // The standby runs the tier's model from an ONNX export of it; the tier block must name one (HubRepository).
-            var existing = block["Standby"] as JsonObject ?? new JsonObject { ["HubRepository"] = "<an ONNX export of the tier's model>" };
+            // The standby runs the tier's model from an ONNX export: the tier's own where it has one, else one to name.
+            var hasExport = block["HubRepository"] is not null || block["OnnxModelPath"] is not null;
+            var existing = block["Standby"] as JsonObject
+                ?? (hasExport ? new JsonObject() : new JsonObject { ["HubRepository"] = "<an ONNX export of the tier's model>" });
             existing["Replicas"] = standby.Replicas;
             block["Standby"] = existing;
         }
