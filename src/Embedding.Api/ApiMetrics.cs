@@ -32,7 +32,7 @@ public sealed class ApiMetrics
     private readonly Counter<long> _batchRetries;
     private readonly ConcurrentDictionary<string, Batches.BatchJob> _runningJobs = new();
 
-    public ApiMetrics(IMeterFactory meterFactory, IOptions<EmbeddingApiOptions> options)
+    public ApiMetrics(IMeterFactory meterFactory, IOptions<EmbeddingApiOptions> options, Services.QueueObserver queues)
     {
         var meter = meterFactory.Create(Name);
         _requests = meter.CreateCounter<long>("embedding.requests", "{request}",
@@ -59,9 +59,13 @@ public sealed class ApiMetrics
             "Lines of running batch jobs not yet answered (the work the batch tier still has ahead)");
 
         foreach (var model in options.Value.Models) _queues[model.Name] = new TierQueue(model.Name);
-        meter.CreateObservableGauge("embedding.queue.depth", () => _queues.Values.Select(q => q.Depth()).OfType<Measurement<long>>(),
+        // The broker's readings are the observer's (it polls them); these gauges only report them.
+        IEnumerable<Measurement<long>> Readings(Func<QueueState, long> value) =>
+            _queues.Keys.Select(m => queues.Latest(m) is { } state ? new Measurement<long>?(new(value(state), new KeyValuePair<string, object?>("embedding.model", m))) : null)
+                .OfType<Measurement<long>>();
+        meter.CreateObservableGauge("embedding.queue.depth", () => Readings(s => s.Ready),
             "{message}", "Messages waiting on the tier's queue for a worker (ready, not yet taken), as the broker reports it");
-        meter.CreateObservableGauge("embedding.queue.consumers", () => _queues.Values.Select(q => q.Consumers()).OfType<Measurement<long>>(),
+        meter.CreateObservableGauge("embedding.queue.consumers", () => Readings(s => s.Consumers),
             "{consumer}", "Workers consuming the tier's queue, as the broker reports it (0 while the tier is scaled to zero)");
         meter.CreateObservableGauge("embedding.queue.oldest.age", () => _queues.Values.Select(q => q.OldestAge()),
             "s", "Age of the oldest request this API instance has sent to the tier's queue and not yet had answered (waiting or in a batch)");
@@ -107,9 +111,6 @@ public sealed class ApiMetrics
     public void BatchRequest(string? model, bool succeeded) =>
         _batchRequests.Add(1, new("outcome", succeeded ? "completed" : "failed"), new("embedding.model", model ?? "unknown"));
 
-    /// <summary>The broker's view of a tier's queue (<see cref="Services.QueueObserver"/>).</summary>
-    public void QueueObserved(string model, QueueState state) => _queues.GetOrAdd(model, m => new TierQueue(m)).Broker = state;
-
     /// <summary>A request is on its way to a worker; dispose the result when it is answered (or given up).</summary>
     public IDisposable Waiting(string model) => _queues.GetOrAdd(model, m => new TierQueue(m)).Wait();
 
@@ -135,12 +136,6 @@ public sealed class ApiMetrics
         private readonly KeyValuePair<string, object?> _tag = new("embedding.model", model);
         private readonly ConcurrentDictionary<long, long> _waiting = new();  // id -> Stopwatch timestamp sent
         private long _next;
-
-        /// <summary>The latest reading; null until the first.</summary>
-        public QueueState? Broker { get; set; }
-
-        public Measurement<long>? Depth() => Broker is { } b ? new(b.Ready, _tag) : null;
-        public Measurement<long>? Consumers() => Broker is { } b ? new(b.Consumers, _tag) : null;
 
         public Measurement<double> OldestAge()
         {
