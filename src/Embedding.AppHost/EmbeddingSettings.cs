@@ -66,13 +66,13 @@ public sealed class TierSettings : ModelIdentity
     public string? EngineModel { get; set; }
 
     /// <summary>
-    /// SGLang tiers: the GPU type their pods run on (<see cref="GpuTypes"/>: T4, L4, A10, A100, H100; ACA-T4, ACA-A100 for
+    /// SGLang tiers: the GPU type their pods run on (<see cref="GpuCards"/>: T4, L4, A10, A100, H100; ACA-T4, ACA-A100 for
     /// Azure Container Apps' serverless profiles); unset: any NVIDIA GPU. `dotnet run --project tools/Embedding.Simulator
     /// -- --rank ...` prints the cheapest for a traffic shape.
     /// </summary>
     public string? Gpu { get; set; }
 
-    public GpuType? GpuType => Gpu is null ? null : GpuTypes.Named(Gpu);
+    public GpuCard? GpuType => Gpu is null ? null : GpuCards.Named(Gpu);
     public int MaxInputTokens { get; set; } = 32768;
 
     /// <summary>Batching, tuned per tier (bench/results/batching-*.md).</summary>
@@ -131,27 +131,4 @@ public sealed class GpuSettings
 
     /// <summary>bf16 where the GPU has it; Qwen3-Embedding returns NaN in fp16 (T4s have no bf16: use float32 there).</summary>
     public string Dtype { get; set; } = "bfloat16";
-}
-
-/// <summary>A GPU a tier can ask for, as Kubernetes (GPU feature discovery's product label) and Azure Container Apps name it.</summary>
-/// <param name="AcaWorkloadProfile">The serverless GPU workload profile type on Azure Container Apps; null where ACA has none.</param>
-public sealed record GpuType(string Name, string KubernetesProduct, string? AcaWorkloadProfile, bool Bf16);
-
-/// <summary>The GPU types tiers may name (the simulator's catalogue has their speed and price: tools/Embedding.Simulator/GpuTypes.cs).</summary>
-public static class GpuTypes
-{
-    public static readonly IReadOnlyList<GpuType> All =
-    [
-        new("T4", "Tesla-T4", "Consumption-GPU-NC8as-T4", Bf16: false),
-        new("L4", "NVIDIA-L4", null, Bf16: true),
-        new("A10", "NVIDIA-A10", null, Bf16: true),
-        new("A100", "NVIDIA-A100-SXM4-80GB", "Consumption-GPU-NC24-A100", Bf16: true),
-        new("H100", "NVIDIA-H100-80GB-HBM3", null, Bf16: true),
-        new("ACA-T4", "Tesla-T4", "Consumption-GPU-NC8as-T4", Bf16: false),
-        new("ACA-A100", "NVIDIA-A100-SXM4-80GB", "Consumption-GPU-NC24-A100", Bf16: true),
-    ];
-
-    public static GpuType Named(string name) =>
-        All.FirstOrDefault(g => string.Equals(g.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new InvalidOperationException($"Embedding:Tiers: unknown Gpu '{name}'; known: {string.Join(", ", All.Select(g => g.Name))}.");
 }

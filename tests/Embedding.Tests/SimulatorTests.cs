@@ -225,12 +225,12 @@ public sealed class SimulatorTests
     {
         var reference = new GpuLatencyModel(FloorMilliseconds: 8.6, PeakTokensPerSecond: 48_000);
         var read = GpuType.Weights4BGiB * (1L << 30) / 3_350e9 * 1000;
-        var half = new GpuType("half", "", 1, 989 / 2.0, 3_350 / 2.0, 80, Bf16: true, PerSecondBilling: false, "");
+        var half = new GpuType(new GpuCard("half", "", null, Bf16: true), 1, 989 / 2.0, 3_350 / 2.0, 80, "");
         var m = half.LatencyFrom(reference);
         Assert.Equal(24_000, m.PeakTokensPerSecond, 6);
         Assert.Equal(8.6 + read, m.FloorMilliseconds, 6);
 
-        var fp32 = half with { DenseTflops = 989, BandwidthGBs = 3_350, Bf16 = false };
+        var fp32 = half with { DenseTflops = 989, BandwidthGBs = 3_350, Card = half.Card with { Bf16 = false } };
         Assert.Equal(24_000, fp32.LatencyFrom(reference).PeakTokensPerSecond, 6);
         Assert.Equal(8.6 + read, fp32.LatencyFrom(reference).FloorMilliseconds, 6);
 
@@ -248,7 +248,7 @@ public sealed class SimulatorTests
     [Fact]
     public void Ranking_finds_the_smallest_fixed_fleet_within_the_goal_and_prices_it()
     {
-        var card = new GpuType("ref", "", 2.5, 989, 3_350, 80, Bf16: true, PerSecondBilling: false, "");
+        var card = new GpuType(new GpuCard("ref", "", null, Bf16: true), 2.5, 989, 3_350, 80, "");
         TraceRequest[] trace = [new(0, 100, 1), new(0, 100, 2), new(0, 100, 3)];
         var options = new SimulationOptions { Latency = Gpu, MaxBatchTokens = 100, BilledSeconds = 3600, ColdStartSeconds = 1 };
         var ranked = Ranking.Run(trace, options, new ScalingPolicy(), new ScalingPolicy(), p95GoalSeconds: 0.025, [card]);

@@ -10,11 +10,12 @@ namespace Embedding.Simulator;
 /// Prices are on-demand list prices of one-GPU instances as published by the clouds in 2025 (named per type below);
 /// they are inputs, not measurements: check your own before you deploy.
 /// </summary>
-/// <param name="Name">The name a tier's <c>Gpu</c> setting takes (AppHost appsettings, Kubernetes, infra/).</param>
-/// <param name="PerSecondBilling">Serverless (Azure Container Apps serverless GPU): billed per second while a replica runs.</param>
-public sealed record GpuType(string Name, string Description, double PricePerHour, double DenseTflops, double BandwidthGBs, double MemoryGiB,
-                             bool Bf16, bool PerSecondBilling, string PriceSource)
+/// <param name="Card">Which card, as tiers name it and the AppHost deploys it (<see cref="GpuCards"/>).</param>
+public sealed record GpuType(GpuCard Card, double PricePerHour, double DenseTflops, double BandwidthGBs, double MemoryGiB, string PriceSource)
 {
+    public string Name => Card.Name;
+    public bool Bf16 => Card.Bf16;
+
     /// <summary>The card the latency model was measured on: H100 SXM, 989 dense bf16 TFLOPS, 3,350 GB/s.</summary>
     public const double ReferenceTflops = 989, ReferenceBandwidthGBs = 3_350;
 
@@ -40,20 +41,14 @@ public sealed record GpuType(string Name, string Description, double PricePerHou
 
     public static readonly IReadOnlyList<GpuType> All =
     [
-        new("T4", "NVIDIA T4 16 GB (no bf16: fp32)", 0.526, 65, 320, 16, Bf16: false, PerSecondBilling: false,
-            "Azure NC4as T4 v3, pay as you go"),
-        new("L4", "NVIDIA L4 24 GB", 0.71, 121, 300, 24, Bf16: true, PerSecondBilling: false,
-            "Google Cloud g2-standard-4, on demand"),
-        new("A10", "NVIDIA A10 24 GB", 1.10, 125, 600, 24, Bf16: true, PerSecondBilling: false,
+        new(GpuCards.Named("T4"), 0.526, 65, 320, 16, "Azure NC4as T4 v3, pay as you go"),
+        new(GpuCards.Named("L4"), 0.71, 121, 300, 24, "Google Cloud g2-standard-4, on demand"),
+        new(GpuCards.Named("A10"), 1.10, 125, 600, 24,
             "one-A10 instances (e.g. Azure NV36ads A10 v5 is $3.20/h for a whole A10 with 36 vCPUs; GPU clouds about $0.75-1.10/h)"),
-        new("A100", "NVIDIA A100 80 GB", 3.67, 312, 2_039, 80, Bf16: true, PerSecondBilling: false,
-            "Azure NC24ads A100 v4, pay as you go"),
-        new("H100", "NVIDIA H100 80 GB", 3.00, 989, 3_350, 80, Bf16: true, PerSecondBilling: false,
-            "GPU clouds on demand (Azure NC40ads H100 v5 is about $6.98/h)"),
-        new("ACA-T4", "Azure Container Apps serverless GPU, NVIDIA T4 (fp32)", 0.526, 65, 320, 16, Bf16: false, PerSecondBilling: true,
-            "assumed: the T4 VM's hourly price, billed per second while a replica runs"),
-        new("ACA-A100", "Azure Container Apps serverless GPU, NVIDIA A100 80 GB", 3.67, 312, 2_039, 80, Bf16: true, PerSecondBilling: true,
-            "assumed: the A100 VM's hourly price, billed per second while a replica runs"),
+        new(GpuCards.Named("A100"), 3.67, 312, 2_039, 80, "Azure NC24ads A100 v4, pay as you go"),
+        new(GpuCards.Named("H100"), 3.00, 989, 3_350, 80, "GPU clouds on demand (Azure NC40ads H100 v5 is about $6.98/h)"),
+        new(GpuCards.Named("ACA-T4"), 0.526, 65, 320, 16, "assumed: the T4 VM's hourly price, billed per second while a replica runs"),
+        new(GpuCards.Named("ACA-A100"), 3.67, 312, 2_039, 80, "assumed: the A100 VM's hourly price, billed per second while a replica runs"),
     ];
 
     public static GpuType Named(string name) =>
