@@ -12,9 +12,19 @@ using Embedding.Worker.Backends;
 //                              directly", for the load tool to compare with the whole stack.
 // neardup <model-dir> <output.md>: near-duplicate reuse, error and work saved per threshold (NearDuplicateBench.cs).
 // padding <model-dir> <output.md>: what mixing lengths in a padded CPU batch costs, arrival order vs grouped (PaddingBench.cs).
+// roundtrip <amqp-uri> <output.md>: one request at a time through RabbitMQ to a server process that holds it 2 ms, bare
+//                              RabbitMQ.Client vs MassTransit: the broker round trip's floor (RoundTripBench.cs).
 // peer <model-dir> <onnx-file> <texts.json> <threads> <out.json>: the worker's ONNX path on bench/cpu/peer_bench.py's texts.
 switch (args.FirstOrDefault())
 {
+    case "roundtrip":
+        await RoundTripBench.RunAsync(args[1], args[2]);
+        break;
+
+    case "roundtrip-server":
+        await RoundTripBench.ServeAsync(args[1], args[2]);
+        break;
+
     case "peer":
         await PeerBench.RunAsync(args[1], args[2], args[3], int.Parse(args[4]), args[5]);
         break;
