@@ -252,7 +252,12 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
         return triggers;
     }
 
-    /// <summary>A value from the app model as text, and whether it came from a secret.</summary>
+    /// <summary>
+    /// A value from the app model as text, and whether it came from a secret. Parameters and derived values are asked of
+    /// Aspire itself (GetValueAsync); endpoints are mapped here because at publish time they have no allocated address
+    /// and Aspire's resolver (internal) answers for its own networks, not a cluster's: a Service name and target port,
+    /// or localhost for a sidecar. Aspire's own Kubernetes publisher (not on this feed) maps them the same way.
+    /// </summary>
     private async Task<(string Value, bool Secret)> ResolveAsync(object? value, IResource pod, CancellationToken ct)
     {
         switch (value)
