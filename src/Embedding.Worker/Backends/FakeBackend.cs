@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Embedding.Contracts;
@@ -20,26 +19,10 @@ public sealed class FakeBackend(FakeBackendOptions options) : IEmbeddingBackend
 
     public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken)
     {
-        if (options.DelayMilliseconds > 0) await FixedDelay(TimeSpan.FromMilliseconds(options.DelayMilliseconds), cancellationToken);
+        if (options.DelayMilliseconds > 0) await PreciseDelay.WaitAsync(TimeSpan.FromMilliseconds(options.DelayMilliseconds), cancellationToken);
         var result = new float[batch.Count][];
         for (var i = 0; i < batch.Count; i++) result[i] = VectorFor(batch[i].Text, Dimensions);
         return result;
-    }
-
-    /// <summary>
-    /// Task.Delay alone rounds up to the timer's ~1 ms ticks and its wake-up (Task.Delay(2) takes 2.2-4.3 ms on a 2-core
-    /// VM), which would make the "fixed" cost differ by process; the last few milliseconds are slept on the thread in whole
-    /// milliseconds (Thread.Sleep(2) takes ~2.1 ms), as a blocking device call would hold it, and what is left of the last
-    /// millisecond is spun.
-    /// </summary>
-    private static async Task FixedDelay(TimeSpan delay, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var tail = TimeSpan.FromMilliseconds(3);
-        if (delay > tail) await Task.Delay(delay - tail, cancellationToken);
-        var left = delay - Stopwatch.GetElapsedTime(started);
-        if (left.TotalMilliseconds >= 1) Thread.Sleep((int)left.TotalMilliseconds);
-        while (Stopwatch.GetElapsedTime(started) < delay) Thread.SpinWait(20);
     }
 
     public static float[] VectorFor(string text, int dimensions)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Embedding.Contracts;
 using Embedding.Scaling;
 
@@ -36,21 +35,12 @@ public sealed class SimulatedGpuBackend(SimulatedGpuOptions options) : IEmbeddin
         await _gpu.WaitAsync(cancellationToken);
         try
         {
-            await PreciseDelay(seconds, cancellationToken);
+            await PreciseDelay.WaitAsync(TimeSpan.FromSeconds(seconds), cancellationToken);
         }
         finally
         {
             _gpu.Release();
         }
         return batch.Select(t => FakeBackend.VectorFor(t.Text, Dimensions)).ToArray();
-    }
-
-    /// <summary>Task.Delay is ~1 ms coarse; sleep most of the time, then spin the rest, so short forwards are honest.</summary>
-    private static async Task PreciseDelay(double seconds, CancellationToken ct)
-    {
-        var clock = Stopwatch.StartNew();
-        var coarse = seconds - 0.002;
-        if (coarse > 0) await Task.Delay(TimeSpan.FromSeconds(coarse), ct);
-        while (clock.Elapsed.TotalSeconds < seconds) Thread.SpinWait(50);
     }
 }
