@@ -4,21 +4,11 @@
 # t = max(8.6 ms, tokens / 48k tokens/s), +15% at 8k tokens; one forward at a time; packed, no padding).
 # Writes bench/results/batching-<date>.md. About two minutes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 dotnet build tools/Embedding.Bench -c Release -v q -nologo >/dev/null
-date_utc=$(date -u +%Y-%m-%d)
-out="bench/results/batching-$date_utc.md"
-table=$(mktemp)
-SECONDS_PER_RUN="${SECONDS_PER_RUN:-6}" dotnet tools/Embedding.Bench/bin/Release/net10.0/Embedding.Bench.dll batching "$table"
-{
-  echo "# Batching against a simulated GPU, $date_utc"
-  echo
-  echo "Machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); the load driver shares them."
-  echo "Command: \`bash bench/batching.sh\` (${SECONDS_PER_RUN:-6} s of Poisson arrivals per row, seed 42, one text per request)."
-  echo "Engine: SIMULATED (SimulatedGpuBackend): floor 8.6 ms, peak 48,000 tokens/s, packed batches, one forward at a time."
-  echo "Goals: >= 90% of peak tokens/s at saturation; p50 <= 2x the engine floor at low load."
-  echo
-  cat "$table"
-} > "$out"
-rm -f "$table"
-cat "$out"
+export SECONDS_PER_RUN="${SECONDS_PER_RUN:-6}"
+bench_report batching "Batching against a simulated GPU" "The load driver shares the cores.
+Command: \`bash bench/batching.sh\` ($SECONDS_PER_RUN s of Poisson arrivals per row, seed 42, one text per request).
+Engine: SIMULATED (SimulatedGpuBackend): floor 8.6 ms, peak 48,000 tokens/s, packed batches, one forward at a time.
+Goals: >= 90% of peak tokens/s at saturation; p50 <= 2x the engine floor at low load." \
+  dotnet tools/Embedding.Bench/bin/Release/net10.0/Embedding.Bench.dll batching

@@ -3,19 +3,7 @@
 # single-text requests of mixed length, batched in arrival order vs grouped by length (Worker:MaxPaddingShare).
 # Writes bench/results/padding-<date>.md. About ten seconds.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 dotnet build tools/Embedding.Bench -c Release -v q -nologo >/dev/null
-date_utc=$(date -u +%Y-%m-%d)
-out="bench/results/padding-$date_utc.md"
-table=$(mktemp)
-dotnet tools/Embedding.Bench/bin/Release/net10.0/Embedding.Bench.dll padding models/qwen3-tiny "$table" >/dev/null
-{
-  echo "# Padded CPU batches: arrival order vs grouped by length, $date_utc"
-  echo
-  echo "Machine: $(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))."
-  echo "Command: \`bash bench/padding.sh\`."
-  echo
-  cat "$table"
-} > "$out"
-rm -f "$table"
-cat "$out"
+bench_report padding "Padded CPU batches: arrival order vs grouped by length" "Command: \`bash bench/padding.sh\`." \
+  dotnet tools/Embedding.Bench/bin/Release/net10.0/Embedding.Bench.dll padding models/qwen3-tiny
