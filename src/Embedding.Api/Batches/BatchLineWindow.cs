@@ -15,7 +15,10 @@ public sealed class BatchLineWindow(BatchStore store, BatchJobFiles files, Batch
 {
     private readonly BatchOptions _options = options.Value.Batches;
 
-    /// <summary>Runs the job's remaining lines; true where its completion window ran out (the rest went to the error file).</summary>
+    /// <summary>
+    /// Runs the job's remaining lines, then moves it to finalizing (all answered) or cancelling (cancelled meanwhile).
+    /// True where its completion window ran out instead (the rest went to the error file); the runner then ends it as expired.
+    /// </summary>
     public async Task<bool> RunAsync(BatchJob job, CancellationTokenSource cancel, CancellationToken stopping)
     {
         var expired = false;
