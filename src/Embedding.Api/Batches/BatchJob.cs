@@ -1,49 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Embedding.Api.Batches;
-
-/// <summary>The states of an OpenAI batch, with their wire names.</summary>
-public static class BatchStatus
-{
-    public const string Validating = "validating";
-    public const string Failed = "failed";
-    public const string InProgress = "in_progress";
-    public const string Finalizing = "finalizing";
-    public const string Completed = "completed";
-    public const string Expired = "expired";
-    public const string Cancelling = "cancelling";
-    public const string Cancelled = "cancelled";
-
-    /// <summary>States the runner still has work in.</summary>
-    public static readonly string[] Open = [Validating, InProgress, Finalizing, Cancelling];
-
-    public static bool IsOpen(string status) => Open.Contains(status);
-}
-
-/// <summary>An uploaded or produced file; its bytes live in the store's directory under <see cref="Id"/>.</summary>
-public sealed record StoredFile(string Id, string Owner, string Purpose, string Filename, long Bytes, long CreatedAt, long? ExpiresAt = null)
-{
-    /// <summary>OpenAI's bounds for <c>expires_after.seconds</c>: one hour to thirty days.</summary>
-    public const int MinExpirySeconds = 3600, MaxExpirySeconds = 30 * 24 * 3600;
-
-    public void WriteTo(Utf8JsonWriter w)
-    {
-        w.WriteStartObject();
-        w.WriteString("id", Id);
-        w.WriteString("object", "file");
-        w.WriteNumber("bytes", Bytes);
-        w.WriteNumber("created_at", CreatedAt);
-        if (ExpiresAt is { } expires) w.WriteNumber("expires_at", expires); else w.WriteNull("expires_at");
-        w.WriteString("filename", Filename);
-        w.WriteString("purpose", Purpose);
-        w.WriteString("status", "processed");
-        w.WriteNull("status_details");
-        w.WriteEndObject();
-    }
-}
-
-/// <summary>One line of a batch that could not be run, found while validating the input file.</summary>
-public sealed record BatchLineError(string Code, string Message, string? Param, int? Line);
 
 /// <summary>
 /// A batch job as stored: OpenAI's batch object, plus where the runner is in the input file (the byte offset of the
@@ -57,16 +15,17 @@ public sealed class BatchJob
     public required string Endpoint { get; init; }
     public required string InputFileId { get; init; }
     public required string CompletionWindow { get; init; }
-    public string Status { get; set; } = BatchStatus.Validating;
+    /// <summary>Where the job is in its life (<see cref="BatchStatus"/>); changed only by <see cref="MoveTo"/>.</summary>
+    [JsonInclude] public string Status { get; private set; } = BatchStatus.Validating;
     public required long CreatedAt { get; init; }
     public required long ExpiresAt { get; init; }
-    public long? InProgressAt { get; set; }
-    public long? FinalizingAt { get; set; }
-    public long? CompletedAt { get; set; }
-    public long? FailedAt { get; set; }
-    public long? ExpiredAt { get; set; }
-    public long? CancellingAt { get; set; }
-    public long? CancelledAt { get; set; }
+    [JsonInclude] public long? InProgressAt { get; private set; }
+    [JsonInclude] public long? FinalizingAt { get; private set; }
+    [JsonInclude] public long? CompletedAt { get; private set; }
+    [JsonInclude] public long? FailedAt { get; private set; }
+    [JsonInclude] public long? ExpiredAt { get; private set; }
+    [JsonInclude] public long? CancellingAt { get; private set; }
+    [JsonInclude] public long? CancelledAt { get; private set; }
     public int Total { get; set; }
     public int Completed { get; set; }
     public int FailedCount { get; set; }
@@ -85,9 +44,31 @@ public sealed class BatchJob
     public List<string> AllowedModels { get; init; } = [];
 
     /// <summary>Lines on their way to the workers now (the runner's window), for the in-flight gauge.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] public int InFlight { get; set; }
+    [JsonIgnore] public int InFlight { get; set; }
 
-    [System.Text.Json.Serialization.JsonIgnore] public int Remaining => Math.Max(0, Total - Completed - FailedCount);
+    [JsonIgnore] public int Remaining => Math.Max(0, Total - Completed - FailedCount);
+
+    /// <summary>
+    /// Moves the job to <paramref name="status"/> at <paramref name="at"/> (Unix seconds) and stamps that status's time,
+    /// as OpenAI's batch object shows it. A move <see cref="BatchStatus"/> does not allow throws.
+    /// </summary>
+    public void MoveTo(string status, long at)
+    {
+        if (!BatchStatus.CanMove(Status, status))
+            throw new InvalidOperationException($"Batch {Id} cannot move from {Status} to {status}.");
+        switch (status)
+        {
+            case BatchStatus.InProgress: InProgressAt = at; break;
+            case BatchStatus.Finalizing: FinalizingAt = at; break;
+            case BatchStatus.Completed: CompletedAt = at; break;
+            case BatchStatus.Failed: FailedAt = at; break;
+            case BatchStatus.Expired: ExpiredAt = at; break;
+            // A cancel asked of the store keeps the time it was asked; cancelled says when it took effect.
+            case BatchStatus.Cancelling: CancellingAt ??= at; break;
+            case BatchStatus.Cancelled: CancelledAt = at; CancellingAt ??= at; break;
+        }
+        Status = status;
+    }
 
     public void WriteTo(Utf8JsonWriter w)
     {

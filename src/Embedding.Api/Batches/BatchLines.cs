@@ -73,6 +73,9 @@ public static class BatchLines
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>The custom_id of a line <see cref="Check"/> passed.</summary>
+    public static string CustomIdOf(JsonDocument line) => line.RootElement.GetProperty("custom_id").GetString()!;
+
     /// <summary>The same id for the same line however often the job is resumed.</summary>
     public static string RequestId(BatchJob job, string customId) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{job.Id}\n{customId}")))[..24];

@@ -234,11 +234,7 @@ public sealed class BatchStore
     private static BatchJob ReadBatch(SqliteDataReader r)
     {
         var job = JsonSerializer.Deserialize<BatchJob>(r.GetString(0), Json)!;
-        if (!r.IsDBNull(1) && BatchStatus.IsOpen(job.Status) && job.Status != BatchStatus.Cancelling)
-        {
-            job.Status = BatchStatus.Cancelling;
-            job.CancellingAt = r.GetInt64(1);
-        }
+        if (!r.IsDBNull(1) && BatchStatus.CanMove(job.Status, BatchStatus.Cancelling)) job.MoveTo(BatchStatus.Cancelling, r.GetInt64(1));
         return job;
     }
 

@@ -1,11 +1,5 @@
 namespace Embedding.Api.Batches;
 
-/// <summary>One line of a JSONL file: its bytes (without the line break), its 1-based number, and where the next line starts.</summary>
-public readonly record struct JsonlLine(ReadOnlyMemory<byte> Bytes, int Number, long NextOffset)
-{
-    public bool IsBlank => Bytes.Span.Trim(" \t\r"u8).IsEmpty;
-}
-
 /// <summary>
 /// Reads a JSONL file line by line from a byte offset, keeping exact offsets (a StreamReader would not), so a job can
 /// record "everything before byte N is done" and resume there.

@@ -1,5 +1,5 @@
 using System.Threading.RateLimiting;
-using Embedding.Api.Apis;
+using Embedding.Api.Wire;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 
@@ -47,13 +47,10 @@ public static class RateLimits
             var options = http.RequestServices.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value;
             // Only the per-key bucket knows when it refills; the in-flight cap frees up as requests finish.
             var error = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter)
-                ? RateLimited($"Rate limit reached for requests: key '{http.User.KeyName()}' may send {options.Auth.LimitsFor(http.User.KeyName()).RequestsPerMinute} requests per minute.",
+                ? OpenAIError.RateLimited($"Rate limit reached for requests: key '{http.User.KeyName()}' may send {options.Auth.LimitsFor(http.User.KeyName()).RequestsPerMinute} requests per minute.",
                               "requests", (int)Math.Ceiling(retryAfter.TotalSeconds))
                 : OpenAIError.Unavailable($"The service is at its limit of {options.MaxConcurrentRequests} requests in flight; retry shortly.", options.RetryAfterSeconds);
             await error.WriteAsync(http.Response);
         };
     });
-
-    public static OpenAIError RateLimited(string message, string type, int retryAfterSeconds) =>
-        new(StatusCodes.Status429TooManyRequests, message, type, null, "rate_limit_exceeded") { RetryAfterSeconds = Math.Max(1, retryAfterSeconds) };
 }

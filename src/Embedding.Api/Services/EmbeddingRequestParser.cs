@@ -1,11 +1,7 @@
 using System.Text.Json;
-using Embedding.Api.Apis;
+using Embedding.Api.Wire;
 
 namespace Embedding.Api.Services;
-
-/// <summary>A request that passed every check.</summary>
-public sealed record EmbeddingRequest(
-    ModelOptions Model, string RequestedModel, string[] Inputs, int? Dimensions, bool Base64, string? QueryInstruction, bool Truncate);
 
 /// <summary>
 /// Reads an OpenAI embeddings request by hand rather than by model binding, so that every malformed
@@ -125,13 +121,13 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
         {
             case JsonValueKind.String:
                 var single = input.GetString()!;
-                return single.Length == 0 ? (null, Error("'input' must not be an empty string.", "input")) : ([single], null);
+                return single.Length == 0 ? (null, OpenAIError.Invalid("'input' must not be an empty string.", "input")) : ([single], null);
 
             case JsonValueKind.Array:
                 var count = input.GetArrayLength();
-                if (count == 0) return (null, Error("'input' must not be an empty array.", "input"));
+                if (count == 0) return (null, OpenAIError.Invalid("'input' must not be an empty array.", "input"));
                 if (count > options.MaxInputs)
-                    return (null, Error($"'input' has {count} items; at most {options.MaxInputs} are allowed per request.", "input"));
+                    return (null, OpenAIError.Invalid($"'input' has {count} items; at most {options.MaxInputs} are allowed per request.", "input"));
                 var texts = new string[count];
                 var i = 0;
                 foreach (var item in input.EnumerateArray())
@@ -139,15 +135,15 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
                     if (item.ValueKind is JsonValueKind.Number or JsonValueKind.Array && i == 0 && IsTokenIds(input))
                         return (null, TokenIdsRejected());
                     if (item.ValueKind != JsonValueKind.String)
-                        return (null, Error($"'input[{i}]' must be a string; got {Describe(item.ValueKind)}.", $"input[{i}]"));
+                        return (null, OpenAIError.Invalid($"'input[{i}]' must be a string; got {Describe(item.ValueKind)}.", $"input[{i}]"));
                     var text = item.GetString()!;
-                    if (text.Length == 0) return (null, Error($"'input[{i}]' must not be an empty string.", $"input[{i}]"));
+                    if (text.Length == 0) return (null, OpenAIError.Invalid($"'input[{i}]' must not be an empty string.", $"input[{i}]"));
                     texts[i++] = text;
                 }
                 return (texts, null);
 
             default:
-                return (null, Error($"'input' must be a string or an array of strings; got {Describe(input.ValueKind)}.", "input"));
+                return (null, OpenAIError.Invalid($"'input' must be a string or an array of strings; got {Describe(input.ValueKind)}.", "input"));
         }
     }
 
@@ -156,7 +152,7 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
         array.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number ||
             (e.ValueKind == JsonValueKind.Array && e.EnumerateArray().All(x => x.ValueKind == JsonValueKind.Number)));
 
-    private static OpenAIError TokenIdsRejected() => Error(
+    private static OpenAIError TokenIdsRejected() => OpenAIError.Invalid(
         "'input' holds token ids. Token ids from another tokenizer (e.g. tiktoken's) would be silently wrong for this model, " +
         "so only text is accepted: send the text itself. In LangChain's OpenAIEmbeddings, set check_embedding_ctx_length=False.",
         "input", "token_ids_not_supported");
@@ -171,7 +167,5 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
         _ => kind.ToString().ToLowerInvariant(),
     };
 
-    private static OpenAIError Error(string message, string? param = null, string? code = null) => OpenAIError.Invalid(message, param, code);
-
-    private static (EmbeddingRequest?, OpenAIError?) Fail(string message, string? param = null) => (null, Error(message, param));
+    private static (EmbeddingRequest?, OpenAIError?) Fail(string message, string? param = null) => (null, OpenAIError.Invalid(message, param));
 }

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Embedding.Api.Apis;
+using Embedding.Api.Wire;
 using Embedding.Contracts;
 using Microsoft.Extensions.Options;
 

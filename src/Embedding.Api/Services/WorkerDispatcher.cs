@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Embedding.Api.Apis;
+using Embedding.Api.Wire;
 using Embedding.Contracts;
 using MassTransit;
 using Microsoft.Extensions.Options;

@@ -1,6 +1,6 @@
 using System.Security.Claims;
 using System.Text.Encodings.Web;
-using Embedding.Api.Apis;
+using Embedding.Api.Wire;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
@@ -37,12 +37,7 @@ public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> s
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        var provided = Request.Headers.Authorization.Count > 0;
-        await new OpenAIError(StatusCodes.Status401Unauthorized,
-            provided
-                ? "Incorrect API key provided. Send a key issued for this service as 'Authorization: Bearer <key>'."
-                : "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-            "invalid_request_error", null, "invalid_api_key").WriteAsync(Response);
+        await OpenAIError.InvalidApiKey(provided: Request.Headers.Authorization.Count > 0).WriteAsync(Response);
     }
 
     private AuthenticationTicket Ticket(ApiKeyOptions key)
@@ -50,28 +45,5 @@ public sealed class ApiKeyHandler(IOptionsMonitor<AuthenticationSchemeOptions> s
         var claims = new List<Claim> { new(ClaimTypes.Name, key.Name) };
         claims.AddRange(key.Models.Select(m => new Claim(ModelsClaim, m)));
         return new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName);
-    }
-}
-
-/// <summary>The configured keys by hash, built once (authentication handlers are created per request).</summary>
-public sealed class ApiKeyRing(IOptions<EmbeddingApiOptions> api)
-{
-    public IReadOnlyDictionary<string, ApiKeyOptions> ByHash { get; } = api.Value.Auth.Keys
-        .ToDictionary(k => ApiKeyOptions.NormaliseHash(k.Sha256), StringComparer.Ordinal);
-
-    /// <summary>No keys configured: every caller is let in (development).</summary>
-    public bool IsOpen => ByHash.Count == 0;
-}
-
-public static class ApiKeyPrincipal
-{
-    /// <summary>The key's name (never the key), the partition for rate limits and quotas.</summary>
-    public static string KeyName(this ClaimsPrincipal user) => user.Identity?.Name ?? "anonymous";
-
-    /// <summary>Keys restricted to some models may use only those; a key with no list may use all.</summary>
-    public static bool MayUse(this ClaimsPrincipal user, ModelOptions model)
-    {
-        var allowed = user.FindAll(ApiKeyHandler.ModelsClaim).Select(c => c.Value).ToList();
-        return allowed.Count == 0 || allowed.Any(model.IsCalled);
     }
 }

@@ -5,13 +5,14 @@ using Embedding.Contracts;
 using Microsoft.Extensions.Options;
 using Embedding.Messaging;
 
-namespace Embedding.Api;
+namespace Embedding.Api.Services;
 
 /// <summary>
 /// The API's metrics and activity source. Requests by status, cache hits per level (and their ratio), what was
 /// served, and per tier (<c>embedding.model</c>) the queue seen from here: depth, consumers, and the age of the
 /// oldest request still waiting for a worker. The queue gauges live in the API because workers scale to zero:
-/// a tier with no replicas is exactly the one whose queue a user wants to see.
+/// a tier with no replicas is exactly the one whose queue a user wants to see. Batch jobs' instruments, on the same
+/// meter, are <c>BatchMetrics</c>.
 /// </summary>
 public sealed class ApiMetrics
 {
@@ -27,12 +28,8 @@ public sealed class ApiMetrics
     private readonly CacheCounts _l1 = new(), _l2 = new();
     private readonly ConcurrentDictionary<string, TierQueue> _queues = new(StringComparer.OrdinalIgnoreCase);
     private readonly Counter<long> _nearDuplicates;
-    private readonly Counter<long> _batchRequests;
-    private readonly Counter<long> _batchJobs;
-    private readonly Counter<long> _batchRetries;
-    private readonly ConcurrentDictionary<string, Batches.BatchJob> _runningJobs = new();
 
-    public ApiMetrics(IMeterFactory meterFactory, IOptions<EmbeddingApiOptions> options, Services.QueueObserver queues)
+    public ApiMetrics(IMeterFactory meterFactory, IOptions<EmbeddingApiOptions> options, QueueObserver queues)
     {
         var meter = meterFactory.Create(Name);
         _requests = meter.CreateCounter<long>("embedding.requests", "{request}",
@@ -47,16 +44,6 @@ public sealed class ApiMetrics
 
         _nearDuplicates = meter.CreateCounter<long>("embedding.cache.near_duplicates", "{text}",
             "Texts answered with the cached vector of a near-identical text (Api:Cache:NearDuplicates), by model");
-        _batchRequests = meter.CreateCounter<long>("embedding.batch.requests", "{request}",
-            "Batch-job lines answered, by outcome (completed: in the output file; failed: in the error file) and model");
-        _batchJobs = meter.CreateCounter<long>("embedding.batch.jobs", "{job}", "Batch jobs that reached a final state, by embedding.batch.status");
-        _batchRetries = meter.CreateCounter<long>("embedding.batch.retries", "{request}",
-            "Batch lines sent again because no worker answered in time (a tier at zero and starting, a broker outage)");
-        meter.CreateObservableGauge("embedding.batch.jobs.running", () => _runningJobs.Count, "{job}", "Batch jobs this API instance is running now");
-        meter.CreateObservableGauge("embedding.batch.requests.in_flight", () => _runningJobs.Values.Sum(j => (long)j.InFlight), "{request}",
-            "Lines of running batch jobs on their way to the workers now (the jobs' window: wider while a tier has more workers)");
-        meter.CreateObservableGauge("embedding.batch.requests.remaining", () => _runningJobs.Values.Sum(j => (long)j.Remaining), "{request}",
-            "Lines of running batch jobs not yet answered (the work the batch tier still has ahead)");
 
         foreach (var model in options.Value.Models) _queues[model.Name] = new TierQueue(model.Name);
         // The broker's readings are the observer's (it polls them); these gauges only report them.
@@ -99,17 +86,6 @@ public sealed class ApiMetrics
     {
         if (count > 0) _nearDuplicates.Add(count, new KeyValuePair<string, object?>("embedding.model", model));
     }
-
-    public void BatchJobRunning(Batches.BatchJob job) => _runningJobs[job.Id] = job;
-
-    public void BatchJobStopped(Batches.BatchJob job) => _runningJobs.TryRemove(job.Id, out _);
-
-    public void BatchJobFinished(string status) => _batchJobs.Add(1, new KeyValuePair<string, object?>("embedding.batch.status", status));
-
-    public void BatchRetry(string model) => _batchRetries.Add(1, new KeyValuePair<string, object?>("embedding.model", model));
-
-    public void BatchRequest(string? model, bool succeeded) =>
-        _batchRequests.Add(1, new("outcome", succeeded ? "completed" : "failed"), new("embedding.model", model ?? "unknown"));
 
     /// <summary>A request is on its way to a worker; dispose the result when it is answered (or given up).</summary>
     public IDisposable Waiting(string model) => _queues.GetOrAdd(model, m => new TierQueue(m)).Wait();

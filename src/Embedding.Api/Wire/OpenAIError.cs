@@ -1,8 +1,11 @@
 using System.Text.Json;
 
-namespace Embedding.Api.Apis;
+namespace Embedding.Api.Wire;
 
-/// <summary>An OpenAI-shaped error: <c>{"error":{"message","type","param","code"}}</c> with its HTTP status.</summary>
+/// <summary>
+/// An OpenAI-shaped error: <c>{"error":{"message","type","param","code"}}</c> with its HTTP status. Every error the
+/// API answers with is made by one of the factories below, so each status, type and code is written once.
+/// </summary>
 public sealed record OpenAIError(int Status, string Message, string Type, string? Param = null, string? Code = null)
 {
     public int? RetryAfterSeconds { get; init; }
@@ -18,12 +21,40 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
         new(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than {limit} bytes. Send fewer or shorter inputs per request.",
             "invalid_request_error", null, "request_too_large");
 
+    public static OpenAIError FileTooLarge(long limit) =>
+        new(StatusCodes.Status413PayloadTooLarge, $"The file is larger than {limit} bytes. Split it into several batches.", "invalid_request_error", "file", "file_too_large");
+
+    /// <summary>401: no key, or one this service did not issue.</summary>
+    public static OpenAIError InvalidApiKey(bool provided) =>
+        new(StatusCodes.Status401Unauthorized,
+            provided
+                ? "Incorrect API key provided. Send a key issued for this service as 'Authorization: Bearer <key>'."
+                : "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+            "invalid_request_error", null, "invalid_api_key");
+
+    /// <summary>429: <paramref name="type"/> names the limit reached ("requests" or "tokens").</summary>
+    public static OpenAIError RateLimited(string message, string type, int retryAfterSeconds) =>
+        new(StatusCodes.Status429TooManyRequests, message, type, null, "rate_limit_exceeded") { RetryAfterSeconds = Math.Max(1, retryAfterSeconds) };
+
     public static OpenAIError Unavailable(string message, int retryAfterSeconds) =>
         new(StatusCodes.Status503ServiceUnavailable, message, "server_error", null, "service_unavailable") { RetryAfterSeconds = retryAfterSeconds };
 
     /// <summary>The tier's workers have no model to run (e.g. it could not be downloaded); the message says why and what to do.</summary>
     public static OpenAIError ModelUnavailable(string message) =>
         new(StatusCodes.Status503ServiceUnavailable, message, "server_error", "model", "model_unavailable") { RetryAfterSeconds = 60 };
+
+    /// <summary>What an exception no handler caught answers: the client's fault for a malformed request, else a 500.</summary>
+    public static OpenAIError Unhandled(Exception? exception) => exception is BadHttpRequestException bad
+        ? new(bad.StatusCode, bad.Message, "invalid_request_error")
+        : new(StatusCodes.Status500InternalServerError, "The server had an error while processing your request.", "server_error");
+
+    /// <summary>A status the routing answered with no body (an unknown path, a method not allowed).</summary>
+    public static OpenAIError ForStatus(int status, string method, PathString path) => new(status, status switch
+    {
+        StatusCodes.Status404NotFound => $"Unknown path {path}. This service serves POST /v1/embeddings, GET /v1/models, /v1/files and /v1/batches.",
+        StatusCodes.Status405MethodNotAllowed => $"{method} is not allowed on {path}.",
+        _ => $"HTTP {status}.",
+    }, "invalid_request_error");
 
     private const string ItemKey = "embedding.error.code";
 

@@ -1,17 +1,16 @@
-using Embedding.Api.Apis;
 using Embedding.Api.Batches;
 using Embedding.Api.Security;
 using Embedding.Api.Services;
 using Microsoft.AspNetCore.Authentication;
 using Embedding.Contracts;
-using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using Embedding.Messaging;
 
 namespace Embedding.Api.Extensions;
 
-public static class Extensions
+/// <summary>The API's services: options, access control, the cache, the queue, the request path, batch jobs, messaging.</summary>
+public static class ApplicationServicesExtensions
 {
     /// <summary>Name of the Redis connection string the AppHost injects (ConnectionStrings__cache). Optional.</summary>
     public const string CacheConnectionName = "cache";
@@ -70,63 +69,13 @@ public static class Extensions
         // Batch jobs: durable state beside their files; one runner per API process works through them.
         builder.Services.AddSingleton<BatchStore>();
         builder.Services.AddSingleton<BatchJobFiles>();
+        builder.Services.AddSingleton<BatchMetrics>();
+        builder.Services.AddSingleton<BatchInputValidator>();
+        builder.Services.AddSingleton<BatchLineRunner>();
+        builder.Services.AddSingleton<BatchLineWindow>();
         builder.Services.AddSingleton<BatchRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BatchRunner>());
 
         builder.AddEmbeddingMessaging(waitUntilStarted: false, publisherConfirms: true);
-    }
-
-    /// <summary>Counts every API request by final status (and OpenAI error code), errors from the handlers below included.</summary>
-    public static void UseRequestMetrics(this WebApplication app)
-    {
-        var metrics = app.Services.GetRequiredService<ApiMetrics>();
-        app.Use(async (context, next) =>
-        {
-            try
-            {
-                await next(context);
-            }
-            finally
-            {
-                if (context.Request.Path.StartsWithSegments("/v1"))
-                    metrics.Request(context.Response.StatusCode, OpenAIError.CodeOf(context));
-            }
-        });
-    }
-
-    /// <summary>Authentication, then per-key and in-flight limits, in that order (limits are per key).</summary>
-    public static void UseApiAccess(this WebApplication app)
-    {
-        app.UseAuthentication();
-        app.UseAuthorization();
-        app.UseRateLimiter();
-        if (app.Services.GetRequiredService<ApiKeyRing>().IsOpen)
-            app.Logger.LogWarning("No API keys are configured (Api:Auth:Keys): the API accepts every caller. Configure keys before exposing it.");
-    }
-
-    /// <summary>Anything unexpected still answers in OpenAI's error shape, never an HTML page or an empty 500.</summary>
-    public static void UseOpenAIErrors(this WebApplication app)
-    {
-        app.UseExceptionHandler(errorApp => errorApp.Run(async context =>
-        {
-            var exception = context.Features.Get<IExceptionHandlerFeature>()?.Error;
-            var error = exception is BadHttpRequestException bad
-                ? new OpenAIError(bad.StatusCode, bad.Message, "invalid_request_error")
-                : new OpenAIError(StatusCodes.Status500InternalServerError, "The server had an error while processing your request.", "server_error");
-            await error.WriteAsync(context.Response);
-        }));
-        app.UseStatusCodePages(async status =>
-        {
-            // 404/405 for unknown routes, in the same shape.
-            var response = status.HttpContext.Response;
-            if (response.HasStarted || response.ContentLength > 0) return;
-            var message = response.StatusCode switch
-            {
-                StatusCodes.Status404NotFound => $"Unknown path {status.HttpContext.Request.Path}. This service serves POST /v1/embeddings, GET /v1/models, /v1/files and /v1/batches.",
-                StatusCodes.Status405MethodNotAllowed => $"{status.HttpContext.Request.Method} is not allowed on {status.HttpContext.Request.Path}.",
-                _ => $"HTTP {response.StatusCode}.",
-            };
-            await new OpenAIError(response.StatusCode, message, "invalid_request_error").WriteAsync(response);
-        });
     }
 }

@@ -8,7 +8,7 @@ using Embedding.Messaging;
 
 namespace Embedding.Worker.Extensions;
 
-public static class Extensions
+public static class ApplicationServicesExtensions
 {
     public static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
