@@ -34,9 +34,18 @@ public sealed class GpuUnitTests : IDisposable
         return Process.Start(start)!;
     }
 
+    /// <summary>Waits until the stand-ins have logged <paramref name="count"/> lines; fails, showing the log, if they do not in time.</summary>
     private async Task WaitForLinesAsync(int count)
     {
-        for (var i = 0; i < 200 && (!File.Exists(Log) || File.ReadAllLines(Log).Length < count); i++) await Task.Delay(25);
+        string[] Lines() => File.Exists(Log) ? File.ReadAllLines(Log) : [];
+        try
+        {
+            await TestEnvironment.WaitUntilAsync(() => Lines().Length >= count, TimeSpan.FromSeconds(20), pollMilliseconds: 25);
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"Expected {count} lines from the stand-ins within 20 s; the log has: [{string.Join(", ", Lines())}]");
+        }
     }
 
     [Fact]
