@@ -27,7 +27,8 @@ public sealed class BatchTests
         // keeps the job running long enough to restart things under it.
         await using var stack = new EmbeddingStack(backend: "Fake",
             worker: new() { ["Worker:Fake:DelayMilliseconds"] = "25" },
-            api: new() { ["Api:Batches:ConcurrentRequestsPerJob"] = "2" });
+            api: new() { ["Api:Batches:ConcurrentRequestsPerJob"] = "2", ["Api:Batches:RequestTimeoutSeconds"] = "2" });
+        await using var broker = new QueueInspector(TestEnvironment.RabbitMq, "batch-restart-test");
         var lines = Enumerable.Range(0, 300).Select(i => Line($"req-{i}", i % 100 == 42 ? "no-such-model" : stack.Model, $"text {i} alpha", $"text {i} beta")).ToList();
         var file = await UploadAsync(stack.Client, string.Join("\n", lines) + "\n");
 
@@ -39,7 +40,10 @@ public sealed class BatchTests
         Assert.True(Done(progress) < 300, "the job finished before the restarts; slow the fake backend down");
         await stack.StopOneWorkerAsync();      // lines held by the worker are answered before it stops; the rest wait on the queue
         await stack.RestartApiAsync();         // the runner stops mid-job and resumes from its checkpoint
-        await Task.Delay(500);
+        // The gap with no worker: the resumed job's lines find no consumer, expire on the queue and are sent again.
+        using (var retries = new MetricTotal(stack.ApiServices, "embedding.batch.retries"))
+            await WaitUntilAsync(async () => retries.Value >= 1 && (await broker.PeekAsync(EmbeddingQueues.ForModel(stack.Model), default))?.Consumers == 0);
+        Assert.True(Done(await GetBatchAsync(stack.Client, id)) < 300);
         stack.StartWorker();
 
         var done = await WaitForAsync(stack.Client, id, b => b.GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(90));
@@ -105,18 +109,10 @@ public sealed class BatchTests
         // A tier at zero replicas: each line's message expires on the queue after 2 s and the line is sent again.
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, api: new() { ["Api:Batches:RequestTimeoutSeconds"] = "2" });
         var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 10).Select(i => Line($"z-{i}", stack.Model, $"cold start {i}"))));
-        var retries = 0L;
-        var meters = stack.ApiServices.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Name == "embedding.batch.retries" && instrument.Meter.Scope == meters) l.EnableMeasurementEvents(instrument);
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref retries, value));
-        listener.Start();
+        using var retries = new MetricTotal(stack.ApiServices, "embedding.batch.retries");
         var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
         // Every line has found no worker and been sent again at least once; none is done, none has failed.
-        await TestEnvironment.WaitUntilAsync(() => Interlocked.Read(ref retries) >= 10, TimeSpan.FromSeconds(60));
+        await TestEnvironment.WaitUntilAsync(() => retries.Value >= 10, TimeSpan.FromSeconds(60));
         var waiting = await GetBatchAsync(stack.Client, id);
         Assert.Equal(0, Done(waiting));
         Assert.Equal("in_progress", waiting.GetProperty("status").GetString());
@@ -400,6 +396,28 @@ public sealed class BatchTests
     }
 
     // ---- helpers ----
+
+    /// <summary>The running total of one of the API's counters (its own host's meter, not another test's).</summary>
+    private sealed class MetricTotal : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private long _total;
+
+        public MetricTotal(IServiceProvider api, string name)
+        {
+            var meters = api.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+            _listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == name && instrument.Meter.Scope == meters) l.EnableMeasurementEvents(instrument);
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref _total, value));
+            _listener.Start();
+        }
+
+        public long Value => Interlocked.Read(ref _total);
+
+        public void Dispose() => _listener.Dispose();
+    }
 
     internal static string Line(string customId, string model, params string[] inputs) =>
         JsonSerializer.Serialize(new { custom_id = customId, method = "POST", url = "/v1/embeddings", body = new { model, input = inputs } });

@@ -5,6 +5,8 @@ using System.Text.Json;
 using Embedding.Api.Services;
 using Embedding.Tests.Infrastructure;
 using Embedding.Worker.Backends;
+using Embedding.Worker.Batching;
+using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
 
 namespace Embedding.Tests;
@@ -37,12 +39,20 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 
             redis = StartRedis(port);  // empty: no persistence
             var n = 0;
+            // Each try is a new text; it counts once Redis holds it (written after the answer, so give it a moment).
             await TestEnvironment.WaitUntilAsync(async () =>
             {
                 var text = $"after the outage {n++}";
                 Assert.Equal(HttpStatusCode.OK, (await Embed(stack, text)).StatusCode);
-                await Task.Delay(200);
-                return probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, text));
+                try
+                {
+                    await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, text)), TimeSpan.FromSeconds(2), pollMilliseconds: 50);
+                    return true;
+                }
+                catch (TimeoutException)
+                {
+                    return false;
+                }
             }, TimeSpan.FromSeconds(60), pollMilliseconds: 200);
         }
         finally
@@ -54,39 +64,57 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
 
     /// <summary>
     /// RabbitMQ's broker application is stopped and started again (its own node, so other tests are unaffected)
-    /// while requests are in flight: API and worker reconnect; every request ends, in 200 or a retryable 503, and
-    /// new requests are served once the broker is back.
+    /// while requests are in flight: some are on the queue, some held by the worker mid-batch when the broker goes.
+    /// API and worker reconnect; every request ends, in 200 with its own vector or a retryable 503 that a retry then
+    /// answers, so none is lost; new requests are served once the broker is back.
     /// </summary>
     [Fact]
     public async Task RabbitMQ_restart_while_requests_are_in_flight_ends_every_request_and_service_resumes()
     {
         await using var broker = await Broker.StartAsync(output);
-        await using var stack = new EmbeddingStack(backend: "Fake", redis: null, requestTimeoutSeconds: 20,
+        // Three texts a second: the 30 requests below take the worker about ten seconds, far longer than stopping the broker.
+        await using var stack = new EmbeddingStack(backend: "Fake", redis: null, requestTimeoutSeconds: 30,
             api: new() { ["ConnectionStrings:messaging"] = broker.Amqp },
-            worker: new() { ["ConnectionStrings:messaging"] = broker.Amqp, ["Worker:Fake:DelayMilliseconds"] = "200" });
+            worker: new() { ["ConnectionStrings:messaging"] = broker.Amqp, ["Worker:Fake:DelayMilliseconds"] = "1000", ["Worker:MaxBatchSize"] = "3" });
         Assert.Equal(HttpStatusCode.OK, (await Embed(stack, "warm up")).StatusCode);
+        var batcher = stack.WorkerServices(0).GetRequiredService<TokenBudgetBatcher>();
 
-        var inFlight = Enumerable.Range(0, 30).Select(async i =>
-        {
-            await Task.Delay(i * 50);
-            return await Embed(stack, $"in flight {i}");
-        }).ToList();
-        await Task.Delay(400);
+        var texts = Enumerable.Range(0, 30).Select(i => $"in flight {i}").ToArray();
+        var inFlight = texts.Select(t => Embed(stack, t)).ToArray();
+        // The fault hits while the worker is computing a batch of them and the rest wait behind it.
+        await TestEnvironment.WaitUntilAsync(() => batcher.Running == 1 || inFlight.All(r => r.IsCompleted), TimeSpan.FromSeconds(30));
+        Assert.True(inFlight.Count(r => !r.IsCompleted) > 3, "the requests were answered before the fault; slow the fake backend down");
         await broker.CtlAsync("stop_app");
-        await Task.Delay(3000);
+        var acrossTheOutage = inFlight.Where(r => !r.IsCompleted).ToList();  // sent before the broker went, unanswered once it was gone
+        output.WriteLine($"{acrossTheOutage.Count} of {inFlight.Length} requests in flight when the broker stopped ({batcher.Running} batch on the worker)");
+        Assert.NotEmpty(acrossTheOutage);
         await broker.CtlAsync("start_app");
 
         var ended = await Task.WhenAll(inFlight).WaitAsync(TimeSpan.FromSeconds(90));  // none hangs
-        foreach (var response in ended)
+        var toRetry = new List<string>();
+        for (var i = 0; i < ended.Length; i++)
         {
-            Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"got {(int)response.StatusCode}");
-            if (response.StatusCode == HttpStatusCode.ServiceUnavailable) Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+            var response = ended[i];
+            Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable, $"{texts[i]}: got {(int)response.StatusCode}");
+            if (response.StatusCode == HttpStatusCode.OK) Assert.Equal(FakeBackend.VectorFor(texts[i], 64), await VectorOf(response));
+            else
+            {
+                Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero, $"{texts[i]}: a 503 without Retry-After");
+                toRetry.Add(texts[i]);
+            }
         }
-        output.WriteLine($"{ended.Count(r => r.StatusCode == HttpStatusCode.OK)} served, {ended.Count(r => r.StatusCode != HttpStatusCode.OK)} told to retry");
+        var servedAcross = acrossTheOutage.Count(r => r.Result.StatusCode == HttpStatusCode.OK);
+        output.WriteLine($"{ended.Length - toRetry.Count} served ({servedAcross} of them across the outage), {toRetry.Count} told to retry");
 
-        // Back to normal: both sides reconnected.
+        // Back to normal: both sides reconnected; what was told to retry is answered, with its own vector.
         var after = 0;
         await TestEnvironment.WaitUntilAsync(async () => (await Embed(stack, $"after restart {after++}")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(60), pollMilliseconds: 200);
+        foreach (var text in toRetry)
+        {
+            var response = await Embed(stack, text);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(FakeBackend.VectorFor(text, 64), await VectorOf(response));
+        }
         for (var i = 0; i < 5; i++) Assert.Equal(HttpStatusCode.OK, (await Embed(stack, $"steady {i}")).StatusCode);
     }
 

@@ -8,9 +8,19 @@ namespace Embedding.Tests;
 public sealed class GpuUnitTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("gpu-unit-").FullName;
+    private readonly List<Process> _units = [];
     private string Log => Path.Combine(_dir, "log");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    /// <summary>A unit a failed test left running is stopped with its stand-ins, so no process outlives the test.</summary>
+    public void Dispose()
+    {
+        foreach (var unit in _units)
+        {
+            if (!unit.HasExited) unit.Kill(entireProcessTree: true);
+            unit.Dispose();
+        }
+        Directory.Delete(_dir, recursive: true);
+    }
 
     /// <summary>A stand-in process: logs its start, and on SIGTERM takes <paramref name="stopSeconds"/> to stop (or exits by itself).</summary>
     private string Fake(string name, double stopSeconds, double? exitAfterSeconds = null, int exitCode = 0)
@@ -31,19 +41,30 @@ public sealed class GpuUnitTests : IDisposable
         start.Environment["ENGINE_CMD"] = engine;
         start.Environment["WORKER_CMD"] = worker;
         start.Environment["ENGINE_MODEL"] = "Qwen/Qwen3-Embedding-4B";
-        return Process.Start(start)!;
+        var unit = Process.Start(start)!;
+        _units.Add(unit);
+        return unit;
     }
 
+    /// <summary>Waits until the stand-ins have logged <paramref name="count"/> lines; fails, showing the log, if they do not in time.</summary>
     private async Task WaitForLinesAsync(int count)
     {
-        for (var i = 0; i < 200 && (!File.Exists(Log) || File.ReadAllLines(Log).Length < count); i++) await Task.Delay(25);
+        string[] Lines() => File.Exists(Log) ? File.ReadAllLines(Log) : [];
+        try
+        {
+            await TestEnvironment.WaitUntilAsync(() => Lines().Length >= count, TimeSpan.FromSeconds(20), pollMilliseconds: 25);
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"Expected {count} lines from the stand-ins within 20 s; the log has: [{string.Join(", ", Lines())}]");
+        }
     }
 
     [Fact]
     public async Task Sigterm_drains_the_worker_before_the_engine_stops()
     {
         // If both were stopped at once, the quick engine would log first; the worker's drain takes longer.
-        using var unit = Start(Fake("engine", stopSeconds: 0.05), Fake("worker", stopSeconds: 0.8));
+        var unit = Start(Fake("engine", stopSeconds: 0.05), Fake("worker", stopSeconds: 0.8));
         await WaitForLinesAsync(2);
 
         Process.Start("kill", ["-TERM", unit.Id.ToString()])!.WaitForExit();
@@ -58,7 +79,7 @@ public sealed class GpuUnitTests : IDisposable
     [Fact]
     public async Task An_engine_that_dies_takes_the_unit_down_with_its_status()
     {
-        using var unit = Start(Fake("engine", stopSeconds: 0, exitAfterSeconds: 0.5, exitCode: 3), Fake("worker", stopSeconds: 0.1));
+        var unit = Start(Fake("engine", stopSeconds: 0, exitAfterSeconds: 0.5, exitCode: 3), Fake("worker", stopSeconds: 0.1));
 
         await unit.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
 

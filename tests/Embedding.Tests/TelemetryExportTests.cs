@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Embedding.Tests.Infrastructure;
+using Embedding.Worker.Backends;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Embedding.Tests;
@@ -16,6 +17,7 @@ namespace Embedding.Tests;
 public sealed class TelemetryExportTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private const int FakeDelayMilliseconds = 1500;
 
     [Fact]
     public async Task Requests_export_one_linked_trace_each_the_metrics_per_tier_and_logs_with_trace_ids()
@@ -25,7 +27,7 @@ public sealed class TelemetryExportTests
         api["Api:QueueMetricsSeconds"] = "1";
         api["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics"] = "Information";
         var worker = collector.ExporterSettings("embedding-worker");
-        worker["Worker:Fake:DelayMilliseconds"] = "1500";  // each batch holds the worker this long
+        worker["Worker:Fake:DelayMilliseconds"] = FakeDelayMilliseconds.ToString();  // each batch holds the worker this long
         await using var stack = new EmbeddingStack(backend: "Fake", api: api, worker: worker);
 
         // A first request occupies the worker; the three sent while it runs pile up and share the next batch.
@@ -33,6 +35,9 @@ public sealed class TelemetryExportTests
         var occupier = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "occupier" });
         await TestEnvironment.WaitUntilAsync(() => batcher.Running == 1, Patience);
         var secrets = Enumerable.Range(0, 3).Select(i => $"private text {i} {Guid.NewGuid()}").ToArray();
+        // The FAKE backend counts tokens by TokenEstimate, so every count below is exact: the secrets are all one length.
+        var secretTokens = TokenEstimate.Count(secrets[0]);
+        var occupierTokens = TokenEstimate.Count("occupier");
         var responses = await Task.WhenAll(secrets.Select(text => stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = text })).Append(occupier));
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         Assert.Equal(HttpStatusCode.OK, (await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = secrets[0] })).StatusCode);
@@ -52,7 +57,7 @@ public sealed class TelemetryExportTests
         Assert.Equal("", root.ParentSpanId);
         Assert.Equal(1L, root["embedding.inputs"]);
         Assert.Equal(0L, root["embedding.cache.hits"]);
-        Assert.True((long)root["embedding.usage.tokens"]! > 0);
+        Assert.Equal((long)secretTokens, root["embedding.usage.tokens"]);
         Assert.Contains(spans.Values, s => s.Name == "cache lookup" && s.ParentSpanId == root.SpanId);
 
         // The batch hangs off its first request's trace, through the queue: producer (API) -> consumer (worker).
@@ -65,9 +70,9 @@ public sealed class TelemetryExportTests
 
         var batchId = (string)batch["embedding.batch.id"]!;
         Assert.Equal(3L, batch["embedding.batch.size"]);
-        Assert.True((long)batch["embedding.batch.tokens"]! > 0);
+        Assert.Equal(3L * secretTokens, batch["embedding.batch.tokens"]);
         Assert.Equal("Fake", batch["embedding.backend"]);
-        Assert.True((double)batch["embedding.backend.duration_ms"]! >= 0);
+        Assert.True((double)batch["embedding.backend.duration_ms"]! >= FakeDelayMilliseconds);  // the FAKE backend pays its delay on every call
         Assert.True((double)batch["embedding.batch.wait_ms"]! >= 0);
 
         // Linked: each request the batch served, at the worker span that names this batch, with its queue wait and tokens.
@@ -78,7 +83,7 @@ public sealed class TelemetryExportTests
             Assert.Equal(batchId, s["embedding.batch.ids"]);
             Assert.Equal(stack.Model, s["embedding.model"]);
             Assert.True((double)s["embedding.queue.wait_ms"]! >= 0);
-            Assert.True((long)s["embedding.tokens"]! > 0);
+            Assert.Equal((long)secretTokens, s["embedding.tokens"]);
             Assert.Contains(Ours(), r => r.TraceId == s.TraceId);
         });
         var repeat = Ours().Single(r => !served.Any(s => s.TraceId == r.TraceId) && Equals(r["embedding.cache.hits"], 1L));
@@ -92,34 +97,43 @@ public sealed class TelemetryExportTests
             .Select(s => s.TraceId).Distinct().Count() == 3, Patience);
 
         // Metrics: per status, per cache level, per tier (queue, batches, backend, cold start, replicas), batch-job progress.
+        // Exact, as the requests above make them (sums are cumulative): the worker embedded the occupier, the three secrets
+        // and the job's three lines (seven texts, however they were batched); the API served those and the cached repeat,
+        // and answered seven /v1 calls with 200 (five embeddings, the upload, the batch) and one with 404.
+        var jobTokens = Enumerable.Range(0, 3).Sum(i => TokenEstimate.Count($"job text {i}"));
+        var embedded = occupierTokens + 3 * secretTokens + jobTokens;
         bool Has(string name, Func<OtlpMetricPoint, bool> where) => collector.Metrics.Any(p => p.Name == name && where(p));
         bool Tier(OtlpMetricPoint p) => Equals(p["embedding.model"], stack.Model);
         var expected = new (string Name, Func<OtlpMetricPoint, bool> Where)[]
         {
-            ("embedding.requests", p => Equals(p["http.response.status_code"], 200L)),
-            ("embedding.requests", p => Equals(p["http.response.status_code"], 404L) && Equals(p["error.type"], "model_not_found")),
-            ("embedding.cache.hits", p => Equals(p["cache.level"], "l1")),
-            ("embedding.cache.misses", p => Equals(p["cache.level"], "l2")),
-            ("embedding.cache.hit_ratio", p => Equals(p["cache.level"], "l1") && p.Value > 0),
+            ("embedding.requests", p => Equals(p["http.response.status_code"], 200L) && p.Value == 7),
+            ("embedding.requests", p => Equals(p["http.response.status_code"], 404L) && Equals(p["error.type"], "model_not_found") && p.Value == 1),
+            ("embedding.cache.hits", p => Equals(p["cache.level"], "l1") && p.Value == 1),
+            ("embedding.cache.misses", p => Equals(p["cache.level"], "l1") && p.Value == 7),
+            ("embedding.cache.misses", p => Equals(p["cache.level"], "l2") && p.Value == 7),
+            ("embedding.cache.hit_ratio", p => Equals(p["cache.level"], "l1") && p.Value == 1.0 / 8),
             ("embedding.queue.depth", Tier),
             ("embedding.queue.consumers", p => Tier(p) && p.Value == 1),
             ("embedding.queue.oldest.age", Tier),
-            ("embedding.batch.size", p => Tier(p) && p.Count >= 1 && p.Value >= 3),
-            ("embedding.batch.tokens", Tier),
-            ("embedding.tokens", p => Tier(p) && p.Value > 0),
-            ("embedding.backend.duration", p => Tier(p) && p.Unit == "s"),
+            ("embedding.batch.size", p => Tier(p) && p.Value == 7),
+            ("embedding.batch.tokens", p => Tier(p) && p.Value == embedded),
+            ("embedding.tokens", p => Tier(p) && p.Value == embedded),
+            ("embedding.backend.duration", p => Tier(p) && p.Unit == "s" && p.Count >= 3 && p.Value >= p.Count * FakeDelayMilliseconds / 1000.0),
             ("embedding.worker.startup.duration", p => Tier(p) && p.Count == 1),
             ("embedding.worker.replicas", p => Tier(p) && p.Value == 1),
-            ("embedding.usage.tokens", Tier),
-            ("embedding.batch.requests", p => Tier(p) && Equals(p["outcome"], "completed") && p.Value >= 1),
-            ("embedding.batch.jobs", p => Equals(p["embedding.batch.status"], "completed")),
+            ("embedding.usage.tokens", p => Tier(p) && p.Value == embedded + secretTokens),
+            ("embedding.inputs", p => Tier(p) && p.Value == 8),
+            ("embedding.batch.requests", p => Tier(p) && Equals(p["outcome"], "completed") && p.Value == 3),
+            ("embedding.batch.jobs", p => Equals(p["embedding.batch.status"], "completed") && p.Value == 1),
             ("http.server.request.duration", _ => true),
         };
         string[] Missing() => expected.Where(e => !Has(e.Name, e.Where)).Select(e => e.Name).ToArray();
         try { await TestEnvironment.WaitUntilAsync(() => Missing().Length == 0, Patience); }
         catch (TimeoutException)
         {
-            Assert.Fail($"Not exported: {string.Join(", ", Missing())}. Received: {string.Join(", ", collector.Metrics.Select(p => p.Name).Distinct().Order())}. " +
+            string Last(string name) => string.Join(" | ", collector.Metrics.Where(p => p.Name == name && (!p.Attributes.ContainsKey("embedding.model") || Tier(p)))
+                .GroupBy(p => string.Join(",", p.Attributes.Select(a => $"{a.Key}={a.Value}"))).Select(g => $"{g.Key}: {g.Last().Value} ({g.Last().Count})"));
+            Assert.Fail($"Not exported as expected: {string.Join("; ", Missing().Distinct().Select(m => $"{m} [{Last(m)}]"))}. Received: {string.Join(", ", collector.Metrics.Select(p => p.Name).Distinct().Order())}. " +
                         $"Requests: {string.Join(", ", collector.Received)}. Errors: {string.Join("; ", collector.DecodeErrors)}");
         }
 

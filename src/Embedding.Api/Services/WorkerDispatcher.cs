@@ -15,7 +15,7 @@ namespace Embedding.Api.Services;
 /// Interactive requests go at the queue's higher priority; batch jobs' at the lower one, with a longer timeout
 /// (a job can wait for a tier to start from zero).
 /// </summary>
-public sealed class WorkerDispatcher(IClientFactory clientFactory, QueueInspector broker, IOptions<EmbeddingApiOptions> options,
+public class WorkerDispatcher(IClientFactory clientFactory, QueueInspector broker, IOptions<EmbeddingApiOptions> options,
                                      ApiMetrics metrics, ILogger<WorkerDispatcher> logger)
 {
     private readonly ConcurrentDictionary<(string, EmbedPriority), IRequestClient<EmbedTexts>> _clients = new();
@@ -25,7 +25,8 @@ public sealed class WorkerDispatcher(IClientFactory clientFactory, QueueInspecto
     public int TimeoutSeconds(EmbedPriority priority) =>
         priority == EmbedPriority.Batch ? _options.Batches.RequestTimeoutSeconds : _options.RequestTimeoutSeconds;
 
-    public async Task<(TextsEmbedded? Answer, EmbedRejected? Rejected, OpenAIError? Error)> EmbedAsync(
+    /// <summary>The worker's answer, its refusal, or why none came. Virtual: EmbeddingService's unit tests answer here as a worker would, with no broker.</summary>
+    public virtual async Task<(TextsEmbedded? Answer, EmbedRejected? Rejected, OpenAIError? Error)> EmbedAsync(
         string model, IReadOnlyList<string> texts, bool truncate, long maxTotalTokens, EmbedPriority priority, CancellationToken ct)
     {
         var timeout = TimeoutSeconds(priority);
