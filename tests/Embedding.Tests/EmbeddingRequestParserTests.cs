@@ -21,7 +21,7 @@ public sealed class EmbeddingRequestParserTests
         ],
     };
 
-    private static (EmbeddingRequest? Request, Embedding.Api.Apis.OpenAIError? Error) Parse(string json) =>
+    private static (EmbeddingRequest? Request, Embedding.Api.Wire.OpenAIError? Error) Parse(string json) =>
         new EmbeddingRequestParser(Options).Parse(Encoding.UTF8.GetBytes(json));
 
     private static EmbeddingRequest Accepted(string json)

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 using Embedding.Api;
-using Embedding.Api.Apis;
+using Embedding.Api.Wire;
 using Embedding.Api.Services;
 using Embedding.Contracts;
 using Embedding.Messaging;
