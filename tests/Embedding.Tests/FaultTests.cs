@@ -24,7 +24,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             using var probe = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},abortConnect=false");
 
             Assert.Equal(HttpStatusCode.OK, (await Embed(stack, "before the outage")).StatusCode);
-            await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, "before the outage")), TimeSpan.FromSeconds(10), pollMilliseconds: 200);
+            await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, BackendNumerics.Fake, "before the outage")), TimeSpan.FromSeconds(10), pollMilliseconds: 200);
 
             redis.Kill();
             await redis.WaitForExitAsync();
@@ -42,7 +42,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
                 var text = $"after the outage {n++}";
                 Assert.Equal(HttpStatusCode.OK, (await Embed(stack, text)).StatusCode);
                 await Task.Delay(200);
-                return probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, text));
+                return probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, BackendNumerics.Fake, text));
             }, TimeSpan.FromSeconds(60), pollMilliseconds: 200);
         }
         finally
