@@ -69,9 +69,16 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
                 entries[j] = new CachedEmbedding(VectorMath.Unpack(answer.Vectors.AsSpan(j * width, width)), answer.TokenCounts[j]);
                 found[missing[j]] = entries[j];
             }
-            // Stored under the identity that made them; where it is not the one looked up, near duplicates do not learn them.
+            // Stored under the identity that made them; where it is not the one looked up, near duplicates do not learn
+            // them. The first answer for a tier that names no numerics says what its lookups use from now on.
             var made = answer.Numerics ?? "";
             numerics.Learn(request.Model, made);
+            if (identity.Length == 0 && made.Length > 0)
+            {
+                identity = made;
+                keys = texts.Select(t => EmbeddingCache.Key(model, identity, t)).ToArray();
+                near?.Rescope(identity);
+            }
             if (made == identity)
             {
                 cache.Store(missing.Select(s => keys[s]).ToArray(), entries);
@@ -118,7 +125,10 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
     private sealed class NearDuplicateLookup(NearDuplicateIndex index, string model, string numerics, string? instruction, List<string> inputs)
     {
         private readonly ulong?[] _fingerprints = new ulong?[inputs.Count];
-        private readonly string _scope = $"{model}\n{numerics}\n{instruction}";
+        private string _scope = $"{model}\n{numerics}\n{instruction}";
+
+        /// <summary>Remembers and finds under <paramref name="identity"/> from now on (a tier's numerics learned from its first answer).</summary>
+        public void Rescope(string identity) => _scope = $"{model}\n{identity}\n{instruction}";
 
         public string Model => model;
 
