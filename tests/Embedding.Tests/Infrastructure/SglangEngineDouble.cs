@@ -16,10 +16,12 @@ namespace Embedding.Tests.Infrastructure;
 /// rules the worker meets, written from SGLang's source (sgl-project/sglang; each behaviour names its file), on
 /// 127.0.0.1. Vectors are not a model's: each is a hash of the token ids (<see cref="VectorFor"/>), so tests can
 /// assert them, and a text sent as text embeds as its ids would (SGLang tokenises text with the model's tokenizer).
-/// Read for it: serving_embedding.py and serving_base.py at 012bcb5f98 and the v0.5-era serving_base whose
-/// create_error_response writes the flat body; tokenizer_manager.py's _tokenize_one_request / _validate_one_request /
-/// _validate_for_matryoshka_dim (v0.5-era stored version); http_server.py at 0025436eab (health_generate, the
-/// validation handler); protocol.py's EmbeddingRequest / EmbeddingResponse / ErrorResponse.
+/// Read for it (python/sglang/srt/; the stored versions, not all at the v0.5.5 tag): entrypoints/openai/
+/// serving_embedding.py and serving_base.py at 012bcb5f98, and a v0.5-era serving_base.py whose create_error_response
+/// writes the flat body (later versions nest it under "error"); managers/tokenizer_manager.py, a v0.5-era version's
+/// _tokenize_one_request, _validate_one_request and _validate_for_matryoshka_dim; entrypoints/http_server.py at
+/// 0025436eab (health_generate, the request-validation handler); entrypoints/openai/protocol.py's EmbeddingRequest,
+/// EmbeddingObject and ErrorResponse.
 /// </summary>
 public sealed class SglangEngineDouble : IAsyncDisposable
 {
