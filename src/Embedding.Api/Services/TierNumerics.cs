@@ -5,8 +5,9 @@ namespace Embedding.Api.Services;
 /// <summary>
 /// Which vectors of a tier the cache may answer with: those made by the tier's configured numerics
 /// (<see cref="Contracts.ModelIdentity.Numerics"/>, <c>Api:Models:N:Numerics</c>); where none is configured, by the
-/// identity its workers last answered with (learned in process; "" until the first answer). Answers are always stored
-/// under the identity that made them, so a lookup never returns a vector another backend made.
+/// identity its workers last answered with (learned in process; "" until the first answer, which its own request then
+/// stores under). Answers are always stored under the identity that made them, so a lookup never returns a vector
+/// another backend made.
 /// </summary>
 public sealed class TierNumerics
 {
