@@ -15,7 +15,11 @@ public sealed record EmbedTexts(string Model, IReadOnlyList<string> Texts, bool 
 /// <param name="Dimensions">Native vector length.</param>
 /// <param name="Vectors">Texts.Count x Dimensions float32 values, little-endian.</param>
 /// <param name="TokenCounts">Tokens the model saw for each text (after truncation).</param>
-public sealed record TextsEmbedded(int Dimensions, byte[] Vectors, int[] TokenCounts);
+/// <param name="Numerics">
+/// What made the vectors: model, revision or file, precision (the worker's backend identity, e.g.
+/// "engine:Qwen/Qwen3-Embedding-4B:bfloat16"); the API caches them under it. Null from workers that do not say.
+/// </param>
+public sealed record TextsEmbedded(int Dimensions, byte[] Vectors, int[] TokenCounts, string? Numerics = null);
 
 /// <summary>The request cannot be served as asked (e.g. a text longer than the model's context).</summary>
 /// <param name="Index">Index of the offending text in <see cref="EmbedTexts.Texts"/>, or -1.</param>
@@ -23,6 +27,9 @@ public sealed record EmbedRejected(int Index, string Code, string Message)
 {
     /// <summary>The worker has no model to run (it could not be downloaded or loaded); Message says why. Not the caller's fault.</summary>
     public const string ModelUnavailable = "model_unavailable";
+
+    /// <summary>The model engine refused the text as invalid (its HTTP 4xx); Message gives the engine's reason. The caller's fault.</summary>
+    public const string InvalidInput = "invalid_input";
 }
 
 /// <summary>

@@ -20,6 +20,21 @@ public class ModelIdentity
     /// <summary>Matryoshka-trained: any prefix of 32..Dimensions values, renormalised, is a valid embedding.</summary>
     public bool Matryoshka { get; set; } = true;
 
+    /// <summary>
+    /// The longest input the model takes, in tokens, end-of-sequence included: for an SGLang tier the engine's
+    /// context_len - 1 (SGLang refuses <c>input_token_num &gt;= context_len</c>). /v1/models lists it as
+    /// <c>max_input_tokens</c>; 0: not stated. A request's own limit (<c>Api:MaxTokensPerInput</c>) may be lower.
+    /// </summary>
+    [Range(0, 10_000_000)] public int InputTokenLimit { get; set; }
+
+    /// <summary>
+    /// What makes this tier's vectors (model, revision or file, precision), as its workers name it, e.g.
+    /// "engine:Qwen/Qwen3-Embedding-4B:bfloat16" or "onnx:Qdrant/Qwen3-Embedding-0.6B-onnx@main/model.onnx": the API
+    /// caches vectors under it and answers from its cache only vectors made this way. Unset: the API takes the identity its
+    /// workers last answered with (docs/models.md).
+    /// </summary>
+    public string? Numerics { get; set; }
+
     /// <summary>Whether <paramref name="name"/> names this model (its name or an alias, any case): the one matcher for requests, keys and jobs.</summary>
     public bool IsCalled(string name) =>
         string.Equals(Name, name, StringComparison.OrdinalIgnoreCase) || Aliases.Contains(name, StringComparer.OrdinalIgnoreCase);
@@ -31,5 +46,7 @@ public class ModelIdentity
         yield return new($"{prefix}:Dimensions", Dimensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
         yield return new($"{prefix}:Matryoshka", Matryoshka.ToString());
         for (var a = 0; a < Aliases.Count; a++) yield return new($"{prefix}:Aliases:{a}", Aliases[a]);
+        if (InputTokenLimit > 0) yield return new($"{prefix}:InputTokenLimit", InputTokenLimit.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (!string.IsNullOrEmpty(Numerics)) yield return new($"{prefix}:Numerics", Numerics);
     }
 }

@@ -13,7 +13,7 @@ namespace Embedding.Worker;
 /// that dies mid-batch leaves the message on the queue for another worker, and a worker told to stop
 /// finishes what it holds first.
 /// </summary>
-public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBatcher batcher, IOptions<WorkerOptions> options)
+public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, BackendLoader loader, TokenBudgetBatcher batcher, IOptions<WorkerOptions> options)
     : IConsumer<EmbedTexts>
 {
     public async Task Consume(ConsumeContext<EmbedTexts> context)
@@ -63,8 +63,18 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
         // (scale-in, SIGTERM) must finish and answer what it holds. Requests nobody waits for any more
         // expire on the queue (time-to-live) before reaching a worker.
         Activity.Current?.SetTag("embedding.tokens", total);
-        var vectors = await batcher.EmbedAsync(tokenized, CancellationToken.None, message.Priority);
+        float[][] vectors;
+        try
+        {
+            vectors = await batcher.EmbedAsync(tokenized, CancellationToken.None, message.Priority);
+        }
+        catch (InputRejectedException refused)
+        {
+            // The engine refuses this text (the batcher has tried it alone): retrying cannot help, the caller must change it.
+            await context.RespondAsync(new EmbedRejected(refused.Index, EmbedRejected.InvalidInput, refused.Message));
+            return;
+        }
         await context.RespondAsync(new TextsEmbedded(
-            backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray()));
+            backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray(), loader.Numerics));
     }
 }

@@ -118,7 +118,22 @@ public sealed class OpenAIBackendOptions
 
     [Range(1, 1_000_000)] public int Dimensions { get; set; } = 2560;
 
-    [Range(1, 1_000_000)] public int MaxInputTokens { get; set; } = 32768;
+    /// <summary>
+    /// The engine's context length (SGLang: <c>--context-length</c>, else the model's max_position_embeddings), as the
+    /// engine counts it. SGLang refuses an input of <c>context_len</c> tokens or more
+    /// (<c>input_token_num &gt;= context_len</c>, managers/tokenizer_manager.py), so the longest usable input is one less:
+    /// <see cref="MaxInputTokens"/>.
+    /// </summary>
+    [Range(2, 1_000_001)] public int ContextLength { get; set; } = 32768;
+
+    /// <summary>The longest input the engine accepts, end-of-sequence token included: <see cref="ContextLength"/> - 1.</summary>
+    public int MaxInputTokens => ContextLength - 1;
+
+    /// <summary>
+    /// The engine's numeric type (SGLang: <c>--dtype</c>, e.g. bfloat16, float32; auto: the checkpoint's). Part of what
+    /// identifies this tier's vectors (<see cref="Backends.BackendNumerics"/>): bf16 and float32 vectors differ.
+    /// </summary>
+    [Required] public string Dtype { get; set; } = "auto";
 
     /// <summary>
     /// A local directory with the engine model's tokenizer (tokenizer.json), for exact token counts. Empty: the tokenizer

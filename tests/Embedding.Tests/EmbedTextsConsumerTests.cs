@@ -3,6 +3,7 @@ using Embedding.Tests.Infrastructure;
 using Embedding.Worker;
 using Embedding.Worker.Backends;
 using Embedding.Worker.Batching;
+using Embedding.Worker.Extensions;
 using MassTransit;
 using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -47,6 +48,8 @@ public sealed class EmbedTextsConsumerTests : IDisposable
             .AddMetrics()
             .AddSingleton(Options.Create(new WorkerOptions { Model = Model, MaxWaitMilliseconds = 0 }))
             .AddSingleton(backend)
+            .AddSingleton<BackendLoader>()  // the consumer reads the backend's identity from it; never loaded here
+            .AddModelFiles()
             .AddSingleton<WorkerMetrics>()
             .AddSingleton<TokenBudgetBatcher>()
             .AddMassTransitTestHarness(x => x.AddConsumer<EmbedTextsConsumer>());

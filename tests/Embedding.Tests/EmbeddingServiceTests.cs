@@ -67,7 +67,7 @@ public sealed class EmbeddingServiceTests
         var metrics = new ApiMetrics(meters, options, new QueueObserver(broker, options, NullLogger<QueueObserver>.Instance));
         _workers = new StandInWorkers(broker, options, metrics);
         _service = new EmbeddingService(new EmbeddingCache(options, metrics, NullLogger<EmbeddingCache>.Instance),
-                                        new NearDuplicateIndex(options), _workers, metrics, options);
+                                        new NearDuplicateIndex(options), _workers, metrics, new TierNumerics(), options);
         _parser = new EmbeddingRequestParser(options.Value);
     }
 

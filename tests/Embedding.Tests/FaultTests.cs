@@ -26,7 +26,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             using var probe = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},abortConnect=false");
 
             Assert.Equal(HttpStatusCode.OK, (await Embed(stack, "before the outage")).StatusCode);
-            await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, "before the outage")), TimeSpan.FromSeconds(10), pollMilliseconds: 200);
+            await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, BackendNumerics.Fake, "before the outage")), TimeSpan.FromSeconds(10), pollMilliseconds: 200);
 
             redis.Kill();
             await redis.WaitForExitAsync();
@@ -46,7 +46,7 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
                 Assert.Equal(HttpStatusCode.OK, (await Embed(stack, text)).StatusCode);
                 try
                 {
-                    await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, text)), TimeSpan.FromSeconds(2), pollMilliseconds: 50);
+                    await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, BackendNumerics.Fake, text)), TimeSpan.FromSeconds(2), pollMilliseconds: 50);
                     return true;
                 }
                 catch (TimeoutException)

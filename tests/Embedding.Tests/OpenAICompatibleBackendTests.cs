@@ -5,87 +5,118 @@ using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
 using Embedding.Worker;
 using Embedding.Worker.Backends;
-using Embedding.Worker.Batching;
 using Embedding.Worker.Model;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Embedding.Tests;
 
-/// <summary>The SGLang-facing backend against an in-test server that speaks OpenAI's /v1/embeddings.</summary>
+/// <summary>The SGLang-facing backend against the SGLang double: what it sends, what it makes of the answers.</summary>
 public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
 {
-    private WebApplication _engine = null!;
-    private Func<HttpContext, Task> _handler = _ => Task.CompletedTask;
-    private Uri _baseUrl = null!;
-    private volatile bool _healthy = true;
-    private int _refusedHealthChecks;  // /health answered 503: a worker is up and asking
-    public List<JsonElement> Requests { get; } = [];
+    private static readonly Qwen3Tokenizer Tokenizer = new(TestEnvironment.TinyModel);
+    private SglangEngineDouble _engine = null!;
 
-    public async Task InitializeAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _engine = builder.Build();
-        _engine.MapGet("/health", () =>
-        {
-            if (_healthy) return Results.Ok();
-            Interlocked.Increment(ref _refusedHealthChecks);
-            return Results.StatusCode(503);
-        });
-        _engine.MapPost("/v1/embeddings", async ctx =>
-        {
-            var body = await JsonSerializer.DeserializeAsync<JsonElement>(ctx.Request.Body);
-            lock (Requests) Requests.Add(body);
-            ctx.Items["body"] = body;  // this call's own request, whatever else runs concurrently
-            await _handler(ctx);
-        });
-        await _engine.StartAsync();
-        _baseUrl = new Uri(_engine.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-    }
+    public async Task InitializeAsync() => _engine = await new SglangEngineDouble(Tokenizer).StartAsync();
 
     public async Task DisposeAsync() => await _engine.DisposeAsync();
 
-    private OpenAICompatibleBackend Backend(string? tokenizer = null) => new(new HttpClient(), new OpenAIBackendOptions
+    /// <summary>The worker's client of the double: context_len 64 as the engine counts it, 64-value vectors.</summary>
+    private OpenAICompatibleBackend Backend(bool tokenizer = true) => new(new HttpClient(), new OpenAIBackendOptions
     {
-        BaseUrl = _baseUrl, Model = "Qwen/Qwen3-Embedding-4B", Dimensions = 4, MaxInputTokens = 64,
-    }, tokenizer is null ? null : new Qwen3Tokenizer(tokenizer));
+        BaseUrl = _engine.BaseUrl, Model = _engine.ModelPath, Dimensions = _engine.HiddenSize, ContextLength = _engine.ContextLength,
+    }, tokenizer ? Tokenizer : null);
 
-    private static Task Answer(HttpContext ctx, params float[][] vectors) => ctx.Response.WriteAsJsonAsync(new
-    {
-        @object = "list",
-        data = vectors.Select((v, i) => new { @object = "embedding", index = i, embedding = v }).Reverse(),  // engines may reorder
-        model = "Qwen/Qwen3-Embedding-4B",
-    });
+    private JsonElement LastRequest() { lock (_engine.Requests) return _engine.Requests[^1]; }
+
+    private static int[][] SentIds(JsonElement request) =>
+        request.GetProperty("input").EnumerateArray().Select(seq => seq.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
 
     [Fact]
-    public async Task Sends_the_texts_and_returns_normalised_vectors_in_input_order()
+    public async Task Sends_the_tokenizers_ids_with_end_of_sequence_and_returns_the_engines_vectors_in_input_order()
     {
-        _handler = ctx => Answer(ctx, [3, 4, 0, 0], [0, 0, 0, 2]);
+        var backend = Backend();
+        string[] texts = ["hello world", "embedding"];
+
+        var vectors = await backend.EmbedAsync(texts.Select(t => backend.Tokenize(t, false)).ToList(), CancellationToken.None);
+
+        var sent = LastRequest();
+        Assert.Equal(_engine.ModelPath, sent.GetProperty("model").GetString());
+        Assert.Equal("float", sent.GetProperty("encoding_format").GetString());
+        Assert.False(sent.TryGetProperty("dimensions", out _));  // SGLang refuses it for a model not configured as Matryoshka
+        var ids = SentIds(sent);
+        for (var i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(Tokenizer.Encode(texts[i]), ids[i]);
+            Assert.Equal(Tokenizer.EndOfTextId, ids[i][^1]);
+            Assert.True(VectorMath.Cosine(_engine.VectorFor(ids[i]), vectors[i]) > 0.99999);
+        }
+    }
+
+    [Fact]
+    public async Task Without_a_tokenizer_texts_go_as_text_and_counts_are_estimates()
+    {
+        var backend = Backend(tokenizer: false);
+        var text = backend.Tokenize("hello world", false);
+
+        var vectors = await backend.EmbedAsync([text], CancellationToken.None);
+
+        Assert.Equal(["hello world"], LastRequest().GetProperty("input").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(TokenEstimate.Count("hello world"), text.TokenCount);
+        Assert.True(VectorMath.Cosine(_engine.VectorFor(Tokenizer.Encode("hello world")), vectors[0]) > 0.99999);
+    }
+
+    /// <summary>SGLang refuses a whitespace-only text sent as text (serving_embedding.py); as ids it is a valid input.</summary>
+    [Fact]
+    public async Task A_whitespace_only_text_embeds()
+    {
         var backend = Backend();
 
-        var vectors = await backend.EmbedAsync([backend.Tokenize("a", false), backend.Tokenize("b", false)], CancellationToken.None);
+        var vectors = await backend.EmbedAsync([backend.Tokenize(" \n\t ", false)], CancellationToken.None);
 
-        Assert.Equal([0.6f, 0.8f, 0, 0], vectors[0]);
-        Assert.Equal([0f, 0, 0, 1], vectors[1]);
-        var sent = Assert.Single(Requests);
-        Assert.Equal("Qwen/Qwen3-Embedding-4B", sent.GetProperty("model").GetString());
-        Assert.Equal(["a", "b"], sent.GetProperty("input").EnumerateArray().Select(e => e.GetString()));
-        Assert.Equal("float", sent.GetProperty("encoding_format").GetString());
+        Assert.True(VectorMath.Cosine(_engine.VectorFor(Tokenizer.Encode(" \n\t ")), vectors[0]) > 0.99999);
+    }
+
+    /// <summary>SGLang refuses input_token_num &gt;= context_len (tokenizer_manager.py): the longest usable input is one less.</summary>
+    [Fact]
+    public async Task A_text_cut_to_the_limit_is_one_token_below_the_engines_context_length_and_the_engine_takes_it()
+    {
+        var backend = Backend();
+        var text = string.Join(' ', Enumerable.Repeat("embedding", 100));
+
+        var cut = backend.Tokenize(text, truncate: true);
+        var vectors = await backend.EmbedAsync([cut], CancellationToken.None);
+
+        Assert.Equal(_engine.ContextLength - 1, backend.MaxInputTokens);
+        Assert.Equal(_engine.ContextLength - 1, cut.TokenCount);
+        Assert.Equal(cut.TokenCount, SentIds(LastRequest())[0].Length);
+        Assert.Single(vectors);
+        Assert.True(backend.Tokenize(text, truncate: false).TokenCount > backend.MaxInputTokens);  // uncut: the caller refuses it
+    }
+
+    /// <summary>
+    /// Cut on ids, sent as ids: the engine embeds exactly the CPU tokenizer's first ids. Decoding a cut inside a multi-byte
+    /// character gives U+FFFD, whose ids are not the cut's, so a decode and re-encode would change the text and its vector.
+    /// </summary>
+    [Fact]
+    public async Task A_truncated_text_sends_the_cpu_tokenizers_first_ids()
+    {
+        var backend = Backend();
+        var text = string.Concat(Enumerable.Repeat("日本語のテキスト🙂 ", 20));
+        var expected = Tokenizer.Truncate(Tokenizer.Encode(text), backend.MaxInputTokens);
+        Assert.Contains('\uFFFD', Tokenizer.Decode(expected));  // the cut falls inside a character
+
+        await backend.EmbedAsync([backend.Tokenize(text, truncate: true)], CancellationToken.None);
+
+        Assert.Equal(expected, SentIds(LastRequest())[0]);
     }
 
     [Theory]
     [InlineData(500)]
     [InlineData(503)]
-    [InlineData(400)]
-    public async Task Engine_errors_become_backend_errors(int status)
+    [InlineData(429)]
+    public async Task Engine_failures_are_backend_errors(int status)
     {
-        _handler = ctx => { ctx.Response.StatusCode = status; return ctx.Response.WriteAsync("{\"error\":{\"message\":\"boom\"}}"); };
+        _engine.Intercept = _ => Task.FromResult<IResult?>(SglangEngineDouble.Error("busy", status));
         var backend = Backend();
 
         var error = await Assert.ThrowsAsync<BackendException>(() => backend.EmbedAsync([backend.Tokenize("a", false)], CancellationToken.None));
@@ -93,9 +124,19 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_engine_400_is_a_refused_input_naming_the_engines_reason()
+    {
+        _engine.Intercept = _ => Task.FromResult<IResult?>(SglangEngineDouble.Error("Input at index 0 is not to my liking"));
+        var backend = Backend();
+
+        var refused = await Assert.ThrowsAsync<InputRejectedException>(() => backend.EmbedAsync([backend.Tokenize("a", false)], CancellationToken.None));
+        Assert.Equal("Input at index 0 is not to my liking", refused.Reason);
+    }
+
+    [Fact]
     public async Task Missing_vectors_are_backend_errors()
     {
-        _handler = ctx => Answer(ctx, [1, 0, 0, 0]);
+        _engine.Intercept = call => Task.FromResult<IResult?>(_engine.Answer([_engine.VectorFor(call.Inputs[0])], call.Inputs[0].Length));
         var backend = Backend();
 
         await Assert.ThrowsAsync<BackendException>(() =>
@@ -112,115 +153,42 @@ public sealed class OpenAICompatibleBackendTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<Exception>(() => backend.EmbedAsync([backend.Tokenize("a", false)], CancellationToken.None));
     }
 
-    [Fact]
-    public async Task Through_the_whole_service_an_engine_hiccup_is_retried_and_the_client_never_sees_it()
+    /// <summary>The double refuses what SGLang refuses, with SGLang's flat error body and status (the worker's tests rely on it).</summary>
+    [Theory]
+    [InlineData("{\"model\":\"m\",\"input\":\"   \"}", "Input cannot be empty or whitespace only")]
+    [InlineData("{\"model\":\"m\",\"input\":[\"ok\",\"\\n\"]}", "Input at index 1 cannot be empty or whitespace only")]
+    [InlineData("{\"model\":\"m\",\"input\":\"hello\",\"dimensions\":32}", "does not support matryoshka representation")]
+    [InlineData("{\"model\":\"m\",\"input\":[[1,2],[]]}", "Input at index 1 cannot be empty")]
+    public async Task The_double_refuses_what_sglang_refuses_with_its_flat_error_body(string body, string message)
     {
-        var calls = 0;
-        _handler = ctx =>
-        {
-            if (Interlocked.Increment(ref calls) == 1) { ctx.Response.StatusCode = 503; return Task.CompletedTask; }
-            var inputs = Requests[^1].GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
-            return Answer(ctx, inputs.Select(t => FakeBackend.VectorFor(t, 64)).ToArray());
-        };
-        await using var stack = new EmbeddingStack(backend: "OpenAI", redis: null, worker: new()
-        {
-            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "Qwen/Qwen3-Embedding-4B",
-            ["Worker:OpenAI:Dimensions"] = "64", ["Worker:OpenAI:TimeoutSeconds"] = "10",
-        });
+        using var http = new HttpClient { BaseAddress = _engine.BaseUrl };
+        using var response = await http.PostAsync("v1/embeddings", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
 
-        var response = await stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = new[] { "gpu one", "gpu two" } });
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
-        var vector = json.GetProperty("data")[1].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray();
-        Assert.True(VectorMath.Cosine(FakeBackend.VectorFor("gpu two", 64), vector) > 0.99999);  // renormalised: equal up to rounding
-        Assert.Equal(2, calls);
-    }
-
-    /// <summary>
-    /// An engine that answers one input with garbage (a wrong-length vector) every time: that request fails with a
-    /// retryable error after bounded retries, its message is parked in the error queue instead of looping, and a good
-    /// request batched with it is still answered.
-    /// </summary>
-    [Fact]
-    public async Task A_poisoned_input_fails_only_its_own_request_and_its_message_is_parked_not_looped()
-    {
-        var poisonCalls = 0;
-        var occupied = new TaskCompletionSource();
-        _handler = async ctx =>
-        {
-            var inputs = ((JsonElement)ctx.Items["body"]!).GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToArray();
-            if (inputs.Contains("occupier")) await occupied.Task;
-            if (inputs.Contains("poison")) Interlocked.Increment(ref poisonCalls);
-            await Answer(ctx, inputs.Select(t => t == "poison" ? new float[10] : FakeBackend.VectorFor(t, 64)).ToArray());
-        };
-        await using var stack = new EmbeddingStack(backend: "OpenAI", redis: null, worker: new()
-        {
-            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "Qwen/Qwen3-Embedding-4B", ["Worker:OpenAI:Dimensions"] = "64",
-        });
-        // A first request holds the worker's only batch slot; the two sent meanwhile pile up and share the next batch.
-        var occupier = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "occupier" });
-        await TestEnvironment.WaitUntilAsync(() => { lock (Requests) return Requests.Count == 1; }, TimeSpan.FromSeconds(30));
-
-        var poisoned = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "poison" });
-        var good = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "healthy" });
-        var batcher = stack.WorkerServices(0).GetRequiredService<TokenBudgetBatcher>();
-        await TestEnvironment.WaitUntilAsync(() => batcher.Waiting == 2, TimeSpan.FromSeconds(30));
-        occupied.SetResult();
-        Assert.Equal(HttpStatusCode.OK, (await occupier).StatusCode);
-        lock (Requests) Assert.Equal(["poison", "healthy"], Requests[1].GetProperty("input").EnumerateArray().Select(e => e.GetString()!).Order(StringComparer.Ordinal).Reverse());
-
-        Assert.Equal(HttpStatusCode.OK, (await good).StatusCode);
-        var failed = await poisoned;
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
-        Assert.True(failed.Headers.RetryAfter?.Delta > TimeSpan.Zero);
-
-        var queue = EmbeddingQueues.ForModel(stack.Model) + "_error";
-        await using var management = new Embedding.AppHost.Scaling.QueueDepthProbe(new Uri(TestEnvironment.RabbitMqManagement));
-        await TestEnvironment.WaitUntilAsync(async () => await management.GetDepthAsync(queue, default) >= 1, TimeSpan.FromSeconds(30), pollMilliseconds: 250);
-        Assert.Equal(1, await management.GetDepthAsync(queue, default));
-        // Parked in the error queue, the message cannot be tried again: the attempts are bounded (the first try and the
-        // retries of the whole batch, then the poisoned text alone), not a loop.
-        Assert.InRange(poisonCalls, 2, 12);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("error", error.GetProperty("object").GetString());
+        Assert.Contains(message, error.GetProperty("message").GetString());
+        Assert.Equal("BadRequestError", error.GetProperty("type").GetString());
+        Assert.Equal(400, error.GetProperty("code").GetInt32());
+        Assert.False(error.TryGetProperty("error", out _));
     }
 
     [Fact]
-    public async Task Worker_takes_no_message_until_its_engine_is_healthy()
+    public async Task The_double_refuses_an_input_of_context_len_tokens_and_takes_one_fewer_counting_usage_as_sglang()
     {
-        _healthy = false;  // e.g. SGLang still loading the model
-        _handler = ctx => Answer(ctx, Requests[^1].GetProperty("input").EnumerateArray().Select(e => FakeBackend.VectorFor(e.GetString()!, 64)).ToArray());
-        await using var stack = new EmbeddingStack(backend: "OpenAI", redis: null, workers: 0, worker: new()
-        {
-            ["Worker:OpenAI:BaseUrl"] = _baseUrl.ToString(), ["Worker:OpenAI:Model"] = "m", ["Worker:OpenAI:Dimensions"] = "64",
-        });
+        using var http = new HttpClient { BaseAddress = _engine.BaseUrl };
+        var atLimit = Enumerable.Range(1, _engine.ContextLength).ToArray();
 
-        var starting = Task.Run(() => stack.StartWorker());  // start-up waits on the engine's /health
-        var request = stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = "waits for the engine" });
-        // The worker is up and has been refused twice (it polls every second) with the request already queued: by then
-        // a worker that did not wait for its engine would have taken it.
-        await TestEnvironment.WaitUntilAsync(() => Volatile.Read(ref _refusedHealthChecks) >= 3, TimeSpan.FromSeconds(60));
-        Assert.False(starting.IsCompleted);
-        Assert.False(request.IsCompleted);  // waiting on the queue, not failed
-        Assert.Empty(Requests);
+        var refused = await http.PostAsJsonAsync("v1/embeddings", new { model = "m", input = new[] { atLimit } });
+        var taken = await http.PostAsJsonAsync("v1/embeddings", new { model = "m", input = new[] { atLimit[1..], [7, 8] }, encoding_format = "base64" });
 
-        _healthy = true;
-        await starting.WaitAsync(TimeSpan.FromSeconds(30));
-        var response = await request.WaitAsync(TimeSpan.FromSeconds(30));
-
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Single(Requests);
-    }
-
-    [Fact]
-    public void With_a_tokenizer_counts_are_exact_and_truncation_shortens_the_text()
-    {
-        var backend = Backend(TestEnvironment.TinyModel);
-        var tokenizer = new Qwen3Tokenizer(TestEnvironment.TinyModel);
-        var text = string.Join(' ', Enumerable.Repeat("embedding", 100));
-
-        Assert.Equal(tokenizer.Encode("hello world").Length, backend.Tokenize("hello world", false).TokenCount);
-        var cut = backend.Tokenize(text, truncate: true);
-        Assert.Equal(64, cut.TokenCount);
-        Assert.True(cut.Text.Length < text.Length && text.StartsWith(cut.Text, StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains($"The input ({_engine.ContextLength} tokens) is longer than the model's context length ({_engine.ContextLength} tokens).",
+            (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.OK, taken.StatusCode);
+        var answer = await taken.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(_engine.ContextLength - 1 + 2, answer.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(_engine.ModelPath, answer.GetProperty("model").GetString());
+        Assert.Equal(JsonValueKind.Array, answer.GetProperty("data")[0].GetProperty("embedding").ValueKind);  // floats, whatever encoding_format says
     }
 }

@@ -16,6 +16,8 @@ public sealed class TokenBudgetBatcherTests
     {
         public List<int[]> Batches { get; } = [];
         public TaskCompletionSource Gate { get; set; } = CompletedGate();
+        /// <summary>A text of this many tokens makes the batch it is in refused, as an engine's 4xx does.</summary>
+        public int? Refuses { get; set; }
         public int Dimensions => 8;
         public int MaxInputTokens => 10_000;
         public bool PadsBatches => pads;
@@ -24,6 +26,7 @@ public sealed class TokenBudgetBatcherTests
         {
             lock (Batches) Batches.Add(batch.Select(b => b.TokenCount).ToArray());
             await Gate.Task;
+            if (batch.Any(b => b.TokenCount == Refuses)) throw new InputRejectedException("not this one");
             return batch.Select(b => FakeBackend.VectorFor(b.Text, 8)).ToArray();
         }
         private static TaskCompletionSource CompletedGate() { var t = new TaskCompletionSource(); t.SetResult(); return t; }
@@ -63,6 +66,28 @@ public sealed class TokenBudgetBatcherTests
         await Task.WhenAll(lone, next);
 
         Assert.Equal([[5], [6]], backend.Batches);
+        await batcher.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_batch_the_engine_refuses_is_embedded_text_by_text_and_only_the_refused_texts_caller_fails()
+    {
+        var (batcher, backend) = await StartAsync(pads: false, budget: 1000, waitMs: 0);
+        backend.Refuses = 13;
+        backend.Gate = new TaskCompletionSource();
+        var first = batcher.EmbedAsync([T(1)], CancellationToken.None);
+        await TestEnvironment.WaitUntilAsync(() => Running(backend) == 1, TimeSpan.FromSeconds(10));
+        var good = batcher.EmbedAsync([T(2)], CancellationToken.None);
+        var bad = batcher.EmbedAsync([T(3), T(13)], CancellationToken.None);
+        await TestEnvironment.WaitUntilAsync(() => batcher.Waiting == 3, TimeSpan.FromSeconds(10));
+        backend.Gate.SetResult();
+
+        await first;
+        Assert.Equal(FakeBackend.VectorFor("2", 8), (await good)[0]);
+        var refused = await Assert.ThrowsAsync<InputRejectedException>(() => bad);
+        Assert.Equal(1, refused.Index);  // the caller's second text
+        Assert.Equal("not this one", refused.Reason);
+        Assert.Equal([[1], [2, 3, 13], [2], [3], [13]], backend.Batches);
         await batcher.StopAsync(CancellationToken.None);
     }
 

@@ -84,5 +84,6 @@ public static class EmbeddingsApi
         owned_by = m.OwnedBy,
         dimensions = m.Dimensions,
         matryoshka = m.Matryoshka,
+        max_input_tokens = m.InputTokenLimit > 0 ? m.InputTokenLimit : (int?)null,  // an extension, as dimensions is
     };
 }

@@ -64,6 +64,7 @@ public static class ApplicationServicesExtensions
         builder.Services.AddSingleton<QueueObserver>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<QueueObserver>());
         builder.Services.AddSingleton<NearDuplicateIndex>();
+        builder.Services.AddSingleton<TierNumerics>();
         builder.Services.AddSingleton<EmbeddingService>();
 
         // Batch jobs: durable state beside their files; one runner per API process works through them.

@@ -12,7 +12,7 @@ namespace Embedding.Api.Services;
 public sealed record CachedEmbedding(float[] Vector, int Tokens);
 
 /// <summary>
-/// Two cache levels keyed by SHA-256 of (model, text as embedded): L1 in process, bounded by bytes;
+/// Two cache levels keyed by SHA-256 of (model, numerics, text as embedded): L1 in process, bounded by bytes;
 /// L2 in Redis, shared by every API replica. Lookups for a whole request go to Redis in one MGET.
 /// Redis is optional: when it is absent, down or slow, requests are served uncached and
 /// <c>embedding.cache.l2.errors</c> counts it; it never fails a request.
@@ -38,10 +38,14 @@ public sealed class EmbeddingCache
         _logger = logger;
     }
 
-    public static string Key(string model, string text)
+    /// <summary>
+    /// The key of <paramref name="text"/>'s vector in tier <paramref name="model"/> as made by <paramref name="numerics"/>
+    /// (the backend identity, <see cref="TextsEmbedded.Numerics"/>; "" where unknown): vectors of two identities never share a key.
+    /// </summary>
+    public static string Key(string model, string numerics, string text)
     {
-        var bytes = Encoding.UTF8.GetBytes($"{model.ToLowerInvariant()}\n{text}");
-        return $"emb:v1:{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
+        var bytes = Encoding.UTF8.GetBytes($"{model.ToLowerInvariant()}\n{numerics}\n{text}");
+        return $"emb:v2:{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
     }
 
     /// <summary>

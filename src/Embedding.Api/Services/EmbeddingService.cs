@@ -10,11 +10,11 @@ public sealed record EmbeddingResult(CachedEmbedding[] Embeddings, long PromptTo
 
 /// <summary>
 /// The request path: apply the query instruction, compute each distinct text once, answer what the
-/// cache knows (and, where switched on, what a near-identical cached text answers), send the rest to a worker,
-/// remember the answers.
+/// cache knows of the tier's numerics (and, where switched on, what a near-identical cached text answers), send the rest
+/// to a worker, remember the answers under the numerics that made them.
 /// </summary>
 public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex nearDuplicates, WorkerDispatcher dispatcher, ApiMetrics metrics,
-                                     IOptions<EmbeddingApiOptions> options)
+                                     TierNumerics numerics, IOptions<EmbeddingApiOptions> options)
 {
     public async Task<(EmbeddingResult? Result, OpenAIError? Error)> EmbedAsync(EmbeddingRequest request, CancellationToken ct,
                                                                                  EmbedPriority priority = EmbedPriority.Interactive)
@@ -38,13 +38,14 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
             slot[i] = s;
         }
 
-        var keys = texts.Select(t => EmbeddingCache.Key(model, t)).ToArray();
+        var identity = numerics.ForLookup(request.Model);
+        var keys = texts.Select(t => EmbeddingCache.Key(model, identity, t)).ToArray();
         var found = new CachedEmbedding?[texts.Count];
         await cache.LookupAsync(keys, found, ct);
 
         var missing = new List<int>();
         for (var s = 0; s < found.Length; s++) if (found[s] is null) missing.Add(s);
-        var near = nearDuplicates.Enabled ? new NearDuplicateLookup(nearDuplicates, model, request.QueryInstruction, inputs) : null;
+        var near = nearDuplicates.Enabled ? new NearDuplicateLookup(nearDuplicates, model, identity, request.QueryInstruction, inputs) : null;
         near?.Remember(Enumerable.Range(0, found.Length).Where(s => found[s] is not null), keys);
         if (near is not null && missing.Count > 0) missing = await ReuseNearDuplicatesAsync(near, missing, found, ct);
         Activity.Current?.SetTag("embedding.model", model);
@@ -68,8 +69,22 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
                 entries[j] = new CachedEmbedding(VectorMath.Unpack(answer.Vectors.AsSpan(j * width, width)), answer.TokenCounts[j]);
                 found[missing[j]] = entries[j];
             }
-            cache.Store(missing.Select(s => keys[s]).ToArray(), entries);
-            near?.Remember(missing, keys);
+            // Stored under the identity that made them; where it is not the one looked up, near duplicates do not learn
+            // them. The first answer for a tier that names no numerics says what its lookups use from now on.
+            var made = answer.Numerics ?? "";
+            numerics.Learn(request.Model, made);
+            if (identity.Length == 0 && made.Length > 0)
+            {
+                identity = made;
+                keys = texts.Select(t => EmbeddingCache.Key(model, identity, t)).ToArray();
+                near?.Rescope(identity);
+            }
+            if (made == identity)
+            {
+                cache.Store(missing.Select(s => keys[s]).ToArray(), entries);
+                near?.Remember(missing, keys);
+            }
+            else cache.Store(missing.Select(s => EmbeddingCache.Key(model, made, texts[s])).ToArray(), entries);
         }
 
         var result = new CachedEmbedding[request.Inputs.Length];
@@ -106,11 +121,14 @@ public sealed class EmbeddingService(EmbeddingCache cache, NearDuplicateIndex ne
         return missing.Where(s => found[s] is null).ToList();
     }
 
-    /// <summary>Fingerprints of one request's texts (computed once), scoped by model and instruction.</summary>
-    private sealed class NearDuplicateLookup(NearDuplicateIndex index, string model, string? instruction, List<string> inputs)
+    /// <summary>Fingerprints of one request's texts (computed once), scoped by model, numerics and instruction.</summary>
+    private sealed class NearDuplicateLookup(NearDuplicateIndex index, string model, string numerics, string? instruction, List<string> inputs)
     {
         private readonly ulong?[] _fingerprints = new ulong?[inputs.Count];
-        private readonly string _scope = $"{model}\n{instruction}";
+        private string _scope = $"{model}\n{numerics}\n{instruction}";
+
+        /// <summary>Remembers and finds under <paramref name="identity"/> from now on (a tier's numerics learned from its first answer).</summary>
+        public void Rescope(string identity) => _scope = $"{model}\n{identity}\n{instruction}";
 
         public string Model => model;
 

@@ -10,6 +10,12 @@ namespace Embedding.Worker.Backends;
 /// An OpenAI-compatible /v1/embeddings engine, e.g. SGLang (<c>sglang.launch_server --is-embedding</c>)
 /// serving Qwen3-Embedding-4B on a GPU. Always asks for full-length float vectors: truncation to
 /// <c>dimensions</c> happens in one place (the API), whatever the engine supports.
+/// With the model's tokenizer, it sends token ids (<c>input</c> as a list of id lists, end-of-sequence included), which
+/// SGLang embeds as sent, without tokenising again (managers/tokenizer_manager.py takes <c>input_ids</c> as given): so
+/// truncation, usage and batches are exact and the same as on the CPU path, and a whitespace-only text (which SGLang
+/// refuses as text, serving_embedding.py) embeds. Without one, texts go as text and counts are estimates.
+/// An engine's 4xx is an <see cref="InputRejectedException"/> (the batcher then finds the text it refuses); anything
+/// else that fails is a <see cref="BackendException"/>, retried.
 /// The HttpClient carries a resilience handler sized from the engine timeout (Extensions.AddApplicationServices).
 /// </summary>
 public sealed class OpenAICompatibleBackend : IEmbeddingBackend
@@ -38,22 +44,20 @@ public sealed class OpenAICompatibleBackend : IEmbeddingBackend
         if (_tokenizer is null) return new TokenizedText(text, [], TokenEstimate.Count(text));
         var ids = _tokenizer.Encode(text);
         var limit = Math.Min(maxTokens, MaxInputTokens);
-        if (truncate && ids.Length > limit)
-        {
-            ids = _tokenizer.Truncate(ids, limit);
-            text = _tokenizer.Decode(ids);  // the engine tokenises again, so send the shortened text
-        }
-        return new TokenizedText(text, [], ids.Length);
+        if (truncate && ids.Length > limit) ids = _tokenizer.Truncate(ids, limit);  // cut on ids: the engine takes them as they are
+        return new TokenizedText(text, ids, ids.Length);
     }
 
     public async Task<float[][]> EmbedAsync(IReadOnlyList<TokenizedText> batch, CancellationToken cancellationToken)
     {
-        var request = new EngineRequest(_options.Model!, batch.Select(t => t.Text).ToArray());
-        using var response = await _http.PostAsJsonAsync("v1/embeddings", request, cancellationToken);
+        object input = batch.All(t => t.TokenIds.Length > 0) ? batch.Select(t => t.TokenIds).ToArray() : batch.Select(t => t.Text).ToArray();
+        using var response = await _http.PostAsJsonAsync("v1/embeddings", new EngineRequest(_options.Model!, input), cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
-            throw new BackendException($"Engine answered {(int)response.StatusCode}: {Shorten(body)}");
+            var status = (int)response.StatusCode;
+            if (status is >= 400 and < 500 and not (408 or 429)) throw new InputRejectedException(EngineError.Reason(body, status));
+            throw new BackendException($"Engine answered {status}: {Shorten(body)}");
         }
         var answer = await response.Content.ReadFromJsonAsync<EngineResponse>(cancellationToken)
             ?? throw new BackendException("Engine answered an empty body.");
@@ -92,7 +96,7 @@ public sealed class OpenAICompatibleBackend : IEmbeddingBackend
 
     private sealed record EngineRequest(
         [property: JsonPropertyName("model")] string Model,
-        [property: JsonPropertyName("input")] string[] Input)
+        [property: JsonPropertyName("input")] object Input)
     {
         [JsonPropertyName("encoding_format")] public string EncodingFormat => "float";
     }

@@ -16,7 +16,8 @@ namespace Embedding.Worker.Batching;
 /// the next few hundred), closing before padding would exceed MaxPaddingShare of it: mixed lengths waste compute on pads.
 /// Texts whose caller has gone away are dropped here, never computed. Interactive texts go first: a batch holds texts
 /// of one priority, and a batch-job batch stops filling as soon as an interactive text arrives, so a request waits at
-/// most for the batch already running, never behind the job texts this worker holds.
+/// most for the batch already running, never behind the job texts this worker holds. A batch answered with unusable
+/// vectors, or refused by the engine (a 4xx), is embedded text by text: only the request owning the bad text fails.
 /// </summary>
 public sealed class TokenBudgetBatcher : BackgroundService
 {
@@ -68,7 +69,11 @@ public sealed class TokenBudgetBatcher : BackgroundService
         }
         _metrics.Queued(texts.Count);
         var result = new float[texts.Count][];
-        for (var i = 0; i < pending.Length; i++) result[i] = await pending[i].Result.Task.WaitAsync(cancellationToken);
+        for (var i = 0; i < pending.Length; i++)
+        {
+            try { result[i] = await pending[i].Result.Task.WaitAsync(cancellationToken); }
+            catch (InputRejectedException refused) { throw refused.At(i); }  // which of the caller's texts the engine refuses
+        }
         // The caller's span (the message's consumer) names the batches its texts went into; each batch's span has the same id.
         Activity.Current?.SetTag("embedding.batch.ids", string.Join(',', pending.Select(p => p.BatchId).Distinct()));
         return result;
@@ -227,7 +232,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
             var vectors = await _backend.EmbedAsync(batch.Select(p => p.Text).ToList(), CancellationToken.None);
             var backendTime = Stopwatch.GetElapsedTime(started);
             activity?.SetTag("embedding.backend.duration_ms", backendTime.TotalMilliseconds);
-            if (Problem(vectors, batch.Count) is { } problem)
+            if (BackendAnswer.Problem(vectors, batch.Count, _backend.Dimensions) is { } problem)
             {
                 if (batch.Count == 1) throw new BackendException(problem);
                 // One poisoned input (NaN, wrong length) must not fail the requests batched with it: embed each text
@@ -239,11 +244,18 @@ public sealed class TokenBudgetBatcher : BackgroundService
             for (var i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(vectors[i]);
             _metrics.RecordBatch(batch.Count, tokens, backendTime);
         }
+        catch (InputRejectedException refused) when (batch.Count > 1)
+        {
+            // The engine refuses the batch for one (or more) of its texts, e.g. SGLang's 400 for a whitespace-only text:
+            // embed each alone, so only the requests that own a refused text fail.
+            _logger.LogWarning("Engine refused a batch of {Count} ({Reason}); embedding its texts one by one", batch.Count, refused.Reason);
+            foreach (var pending in batch) await RunAloneAsync(pending);
+        }
         catch (Exception ex)
         {
             activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             _logger.LogWarning(ex, "Backend failed on a batch of {Count} texts ({Tokens} tokens)", batch.Count, tokens);
-            var error = ex as BackendException ?? new BackendException($"Backend failed: {ex.Message}", ex);
+            var error = AsBackendError(ex);
             foreach (var p in batch) p.Result.TrySetException(error);
         }
         finally
@@ -259,26 +271,18 @@ public sealed class TokenBudgetBatcher : BackgroundService
         try
         {
             var vectors = await _backend.EmbedAsync([pending.Text], CancellationToken.None);
-            if (Problem(vectors, 1) is { } problem) throw new BackendException(problem);
+            if (BackendAnswer.Problem(vectors, 1, _backend.Dimensions) is { } problem) throw new BackendException(problem);
             pending.Result.TrySetResult(vectors[0]);
         }
         catch (Exception ex)
         {
-            pending.Result.TrySetException(ex as BackendException ?? new BackendException($"Backend failed: {ex.Message}", ex));
+            pending.Result.TrySetException(AsBackendError(ex));
         }
     }
 
-    /// <summary>Backends are checked here, once: a wrong count, length or a NaN is an error, never an answer.</summary>
-    private string? Problem(float[][] vectors, int expected)
-    {
-        if (vectors.Length != expected) return $"Backend returned {vectors.Length} vectors for {expected} texts.";
-        foreach (var v in vectors)
-        {
-            if (v is null || v.Length != _backend.Dimensions) return $"Backend returned a vector of {v?.Length ?? 0} values, expected {_backend.Dimensions}.";
-            if (!VectorMath.IsFinite(v)) return "Backend returned a vector with NaN or infinite values.";
-        }
-        return null;
-    }
+    /// <summary>A refusal stays one (its request gets a 400); any other failure is a retryable backend error.</summary>
+    private static Exception AsBackendError(Exception ex) =>
+        ex is BackendException or InputRejectedException ? ex : new BackendException($"Backend failed: {ex.Message}", ex);
 
     private sealed record Pending(TokenizedText Text, CancellationToken CancellationToken, long EnqueuedAt, ActivityContext Parent, bool Background)
     {
