@@ -46,6 +46,7 @@ public sealed record TierPlan(TierSettings Tier, ModelIdentity Listing, ScalingP
         worker.OpenAI.Model = tier.EngineModel;
         worker.OpenAI.Dimensions = tier.Dimensions;
         if (tier.MaxInputTokens is { } limit) worker.OpenAI.MaxInputTokens = limit;
+        // The engine's context length (usable: context_len - 1, SGLang rejects >=) is set here from the tier, one line.
         worker.MaxConcurrentBatches = 2;  // one batch on the GPU, the next one ready
 
         WorkerPlan? standby = null;
@@ -101,21 +102,3 @@ public sealed record TierPlan(TierSettings Tier, ModelIdentity Listing, ScalingP
         return new WorkerPlan(options, volumes, model.FromHub, mode);
     }
 }
-
-/// <summary>Whether the plan is for processes run here (`dotnet run`) or for a deployment (a manifest, Kubernetes, Azure).</summary>
-public enum PlanMode { Run, Publish }
-
-/// <summary>One kind of worker of a tier: its options (the "Worker" section), the volumes its model needs, its replicas.</summary>
-public sealed record WorkerPlan(WorkerOptions Options, IReadOnlyList<ModelVolume> Volumes, bool FromHub, PlanMode Mode, int Replicas = 1)
-{
-    /// <summary>
-    /// The options as configuration keys ("Worker:OpenAI:Model"): those that differ from the worker's defaults, and always
-    /// what the worker is (its tier, its backend) and, for an engine, which vectors it asks for.
-    /// </summary>
-    public IReadOnlyList<KeyValuePair<string, string>> Settings => Options.Backend == BackendKind.OpenAI
-        ? ConfigurationKeys.Of(Options, WorkerOptions.SectionName, o => o.Model, o => o.Backend, o => o.OpenAI.Model, o => o.OpenAI.Dimensions)
-        : ConfigurationKeys.Of(Options, WorkerOptions.SectionName, o => o.Model, o => o.Backend);
-}
-
-/// <summary>A volume a worker's model lives on when deployed.</summary>
-public sealed record ModelVolume(string Name, string Target, bool ReadOnly);
