@@ -204,4 +204,44 @@ public sealed class TierTests
         var error = Assert.Throws<InvalidOperationException>(() => TierPlan.For(tier, settings, onGpu: false, PlanMode.Run, "/apphost"));
         Assert.Contains("OnnxModelPath or HubRepository", error.Message);
     }
+
+    /// <summary>
+    /// Every option of the worker, set to something other than its default, reaches the worker unchanged through the
+    /// plan's keys: a property added to WorkerOptions needs no line in the AppHost, and a type the keys cannot carry fails here.
+    /// </summary>
+    [Fact]
+    public void Every_worker_option_survives_the_trip_through_configuration_keys()
+    {
+        var options = new WorkerOptions();
+        var set = ChangeEverything(options);
+        var plan = new WorkerPlan(options, [], FromHub: false, PlanMode.Run);
+
+        Assert.Equal(set, plan.Settings.Count);
+        Assert.Equal(plan.Settings, (plan with { Options = Bound(plan) }).Settings);
+    }
+
+    /// <summary>Sets every settable scalar property (nested sections too) to a value that differs from its default; returns how many.</summary>
+    private static int ChangeEverything(object target)
+    {
+        var count = 0;
+        foreach (var property in target.GetType().GetProperties().Where(p => p.SetMethod is { IsPublic: true }))
+        {
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            var current = property.GetValue(target);
+            object? changed = type switch
+            {
+                _ when type == typeof(string) => $"changed-{property.Name}",
+                _ when type == typeof(int) => (int)(current ?? 0) + 3,
+                _ when type == typeof(double) => (double)(current ?? 0.0) + 0.125,
+                _ when type == typeof(bool) => !(bool)(current ?? false),
+                _ when type == typeof(Uri) => new Uri("http://127.0.0.1:9/changed"),
+                _ when type.IsEnum => Enum.GetValues(type).Cast<object>().First(v => !Equals(v, current)),
+                _ => null,
+            };
+            if (changed is not null) { property.SetValue(target, changed); count++; continue; }
+            Assert.True(current is not null && type.IsClass, $"{property.Name}: a {type.Name} the test (and maybe ConfigurationKeys) cannot write");
+            count += ChangeEverything(current!);
+        }
+        return count;
+    }
 }
