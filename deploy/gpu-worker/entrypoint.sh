@@ -5,11 +5,10 @@
 # then the engine. If either dies on its own, the other is stopped and the container exits with that status.
 set -uo pipefail
 
-ENGINE_CMD=${ENGINE_CMD:-"python3 -m sglang.launch_server --model-path ${ENGINE_MODEL:?} --is-embedding --host 127.0.0.1 --port ${ENGINE_PORT:-30000} --dtype ${ENGINE_DTYPE:-bfloat16} --mem-fraction-static ${ENGINE_MEM_FRACTION:-0.80} --max-running-requests ${ENGINE_MAX_RUNNING_REQUESTS:-128} ${ENGINE_EXTRA_ARGS:-}"}
+# The engine's flags and the worker's options are the AppHost's tier plan (infra/tier-plan.json: ENGINE_ARGS, Worker__*),
+# not defaults of this script: the unit runs what the AppHost's own engine container and the Kubernetes sidecar run.
+ENGINE_CMD=${ENGINE_CMD:-"python3 -m sglang.launch_server ${ENGINE_ARGS:?ENGINE_ARGS: the engine arguments of the tier plan (infra/tier-plan.json)}"}
 WORKER_CMD=${WORKER_CMD:-"dotnet /app/Embedding.Worker.dll"}
-export Worker__Backend=${Worker__Backend:-OpenAI}
-export Worker__OpenAI__BaseUrl=${Worker__OpenAI__BaseUrl:-http://127.0.0.1:${ENGINE_PORT:-30000}}
-export Worker__OpenAI__Model=${Worker__OpenAI__Model:-${ENGINE_MODEL:-}}
 
 $ENGINE_CMD &
 engine=$!

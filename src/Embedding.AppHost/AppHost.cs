@@ -1,7 +1,6 @@
 using Embedding.AppHost;
 using Embedding.AppHost.Kubernetes;
 using Embedding.AppHost.Scaling;
-using Embedding.Contracts;
 using Microsoft.Extensions.Configuration;
 
 // The architecture, top to bottom:
@@ -10,6 +9,8 @@ using Microsoft.Extensions.Configuration;
 // Workers scale with their queue's depth, down to zero (Embedding:Scaling; the same policy is published for Kubernetes and Azure).
 var builder = DistributedApplication.CreateBuilder(args);
 var embedding = (builder.Configuration.GetSection("Embedding").Get<EmbeddingSettings>() ?? new EmbeddingSettings()).Validated();
+// `--publisher tier-plan`: the GPU tiers' plans for infra/ (Azure), instead of running anything.
+if (await TierPlanFile.WriteIfAskedAsync(builder.Configuration, embedding, builder.AppHostDirectory)) return;
 
 // Infrastructure: Aspire's container resources where a container engine runs (and always when
 // publishing a manifest); otherwise the Debian packages' servers as local processes on loopback.
@@ -27,39 +28,26 @@ var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithHealthProbe("/health")
     .WithPrometheusWhenPublished();
 
-// Workers: one per model tier, each consuming only its tier's queue. GPU tiers run next to an SGLang engine where a GPU
-// is switched on (Embedding:Gpu:Enabled), optionally with an always-on CPU standby of the same model at a lower consumer
-// priority; elsewhere a GPU tier with an ONNX export of its model runs that on CPU. Models from the hub are fetched by a
-// model-{tier} resource first. CPU tiers always run.
-var tiers = embedding.ServedTiers().ToList();
-for (var i = 0; i < tiers.Count; i++)
+// Workers: one per model tier, each consuming only its tier's queue, as its plan (TierPlan) says: GPU tiers next to an
+// SGLang engine where a GPU is switched on (Embedding:Gpu:Enabled), optionally with an always-on CPU standby of the same
+// model at a lower consumer priority; elsewhere a GPU tier with an ONNX export of its model runs that on CPU. Models from
+// the hub are fetched by a model-{tier} resource first. CPU tiers always run.
+var mode = builder.ExecutionContext.IsPublishMode ? PlanMode.Publish : PlanMode.Run;
+var plans = embedding.Plans(mode, builder.AppHostDirectory).ToList();
+for (var i = 0; i < plans.Count; i++)
 {
-    var tier = tiers[i];
-    var worker = builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}")
+    var plan = plans[i];
+    var worker = builder.AddWorker($"worker-{plan.Tier.ResourceName}", plan.Worker)
         .WithReference(messaging).WaitFor(messaging)
-        .WithTier(tier)
         .WithPrometheusWhenPublished()
-        .WithQueueScaling(EmbeddingQueues.ForModel(tier.Name), embedding.Scaling.For(tier.Scaling), messaging, management);
-    if (embedding.RunsOnGpu(tier))
-    {
-        var engine = builder.AddSglangEngine($"sglang-{tier.ResourceName}", tier, embedding.Gpu);
-        worker.WithEngine(engine, tier).WaitFor(engine);
-        if (tier.Standby is { } standby)
-        {
-            builder.AddProject<Projects.Embedding_Worker>($"worker-{tier.ResourceName}-standby")
-                .WithReference(messaging).WaitFor(messaging)
-                .WithTier(tier)
-                .AsStandby(tier, standby)
-                .WithPrometheusWhenPublished();
-            if (standby.ModelOf(tier) is { } standbyModel) builder.AddModelDownload(tier, standbyModel);
-        }
-    }
-    else
-    {
-        worker.WithOnnxModel(tier);
-        builder.AddModelDownload(tier, tier.CpuModel!);
-    }
-    api.WithModel(i, tier);
+        .WithQueueScaling(plan.Queue, plan.Scaling, messaging, management);
+    if (plan.Engine is { } engine) worker.WithEngine(builder.AddSglangEngine($"sglang-{plan.Tier.ResourceName}", engine), engine);
+    if (plan.Standby is { } standby)
+        builder.AddWorker($"worker-{plan.Tier.ResourceName}-standby", standby)
+            .WithReference(messaging).WaitFor(messaging)
+            .WithPrometheusWhenPublished();
+    builder.AddModelDownload(plan);
+    api.WithModel(i, plan);
 }
 
 // `--publisher kubernetes --output-path DIR` writes Kubernetes + KEDA manifests from this same model instead of running it.

@@ -38,15 +38,4 @@ public class ModelIdentity
     /// <summary>Whether <paramref name="name"/> names this model (its name or an alias, any case): the one matcher for requests, keys and jobs.</summary>
     public bool IsCalled(string name) =>
         string.Equals(Name, name, StringComparison.OrdinalIgnoreCase) || Aliases.Contains(name, StringComparer.OrdinalIgnoreCase);
-
-    /// <summary>This identity as configuration keys under <paramref name="prefix"/> (e.g. Api:Models:0), for another process to bind.</summary>
-    public IEnumerable<KeyValuePair<string, string>> ToSettings(string prefix)
-    {
-        yield return new($"{prefix}:Name", Name);
-        yield return new($"{prefix}:Dimensions", Dimensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        yield return new($"{prefix}:Matryoshka", Matryoshka.ToString());
-        for (var a = 0; a < Aliases.Count; a++) yield return new($"{prefix}:Aliases:{a}", Aliases[a]);
-        if (InputTokenLimit > 0) yield return new($"{prefix}:InputTokenLimit", InputTokenLimit.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (!string.IsNullOrEmpty(Numerics)) yield return new($"{prefix}:Numerics", Numerics);
-    }
 }

@@ -116,6 +116,7 @@ public sealed class AppHostTests
     public async Task Gpu_tiers_publish_an_sglang_engine_and_a_worker_each()
     {
         var resources = (await PublishManifestAsync("--Embedding:Gpu:Enabled=true"))!["resources"]!;
+        var plan = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(TestEnvironment.RepoRoot, "infra", "tier-plan.json")))!;
 
         foreach (var (tier, model, dims) in new[] { ("0-6b", "Qwen/Qwen3-Embedding-0.6B", 1024), ("4b", "Qwen/Qwen3-Embedding-4B", 2560), ("8b", "Qwen/Qwen3-Embedding-8B", 4096) })
         {
@@ -125,7 +126,10 @@ public sealed class AppHostTests
             Assert.Equal(model, args[args.IndexOf("--model-path") + 1]);
             Assert.Contains("--is-embedding", args);
             Assert.Equal("bfloat16", args[args.IndexOf("--dtype") + 1]);
-            Assert.Equal($"{{sglang-qwen3-embedding-{tier}-mem-fraction.value}}", args[args.IndexOf("--mem-fraction-static") + 1]);
+            // The one description of the engine's command line, which infra/tier-plan.json carries to Azure's scale unit.
+            Assert.Equal(new[] { "-m", "sglang.launch_server" }, args.Take(2));
+            Assert.Equal(plan["tiers"]![model.Replace("Qwen/Qwen3-Embedding-", "qwen3-embedding-").ToLowerInvariant()]!["engineArgs"]!["bf16"]!.GetValue<string>(),
+                         string.Join(' ', args.Skip(2)));
             Assert.Equal(30000, engine["bindings"]!["http"]!["targetPort"]!.GetValue<int>());
 
             var env = resources[$"worker-qwen3-embedding-{tier}"]!["env"]!;
@@ -133,6 +137,10 @@ public sealed class AppHostTests
             Assert.Equal($"{{sglang-qwen3-embedding-{tier}.bindings.http.url}}", env["Worker__OpenAI__BaseUrl"]!.GetValue<string>());
             Assert.Equal(model, env["Worker__OpenAI__Model"]!.GetValue<string>());
             Assert.Equal(dims.ToString(), env["Worker__OpenAI__Dimensions"]!.GetValue<string>());
+            // The scale unit's worker gets the same options (its engine at 127.0.0.1 in the same container, not a binding).
+            var unit = plan["tiers"]!.AsObject().Single(t => t.Value!["app"]!.GetValue<string>() == $"worker-qwen3-embedding-{tier}").Value!;
+            foreach (var pair in unit["worker"]!.AsArray().Where(p => p!["name"]!.GetValue<string>() != "Worker__OpenAI__BaseUrl"))
+                Assert.Equal(pair!["value"]!.GetValue<string>(), env[pair["name"]!.GetValue<string>()]!.GetValue<string>());
         }
         var api = resources["api"]!["env"]!;
         var served = Enumerable.Range(0, 5).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Embedding.Api.Services;
 using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
+using Embedding.Worker;
 using Embedding.Worker.Backends;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -60,16 +61,10 @@ public sealed class CacheIdentityTests
         Assert.NotNull(found[0]);
     }
 
-    /// <summary>The identity and the usable input length travel from the AppHost's tiers to the API as settings; /v1/models lists the length.</summary>
+    /// <summary>/v1/models lists a tier's usable input length where it is stated (the tier plan states it for SGLang tiers: TierTests).</summary>
     [Fact]
-    public async Task A_tiers_input_limit_and_numerics_reach_the_api_which_lists_the_limit()
+    public async Task The_api_lists_a_tiers_input_limit_where_stated()
     {
-        var tier = new ModelIdentity { Name = "gpu-tier", Dimensions = 64, InputTokenLimit = 32767, Numerics = "engine:Qwen/Qwen3-Embedding-4B:bfloat16" };
-        var settings = tier.ToSettings("Api:Models:0").ToDictionary(s => s.Key, s => (string?)s.Value);
-        Assert.Equal("32767", settings["Api:Models:0:InputTokenLimit"]);
-        Assert.Equal(tier.Numerics, settings["Api:Models:0:Numerics"]);
-        Assert.DoesNotContain("Api:Models:0:Numerics", new ModelIdentity { Name = "cpu", Dimensions = 64 }.ToSettings("Api:Models:0").Select(s => s.Key));
-
         await using var stack = new EmbeddingStack(backend: "Fake", redis: null, workers: 0, api: new() { ["Api:Models:0:InputTokenLimit"] = "32767" });
         var listed = await stack.Client.GetFromJsonAsync<JsonElement>($"/v1/models/{stack.Model}");
         var plain = await stack.Client.GetFromJsonAsync<JsonElement>($"/v1/models/{stack.Model}-plain");

@@ -83,9 +83,22 @@ public sealed class KubernetesTests
             Assert.Equal("1", engine["resources"]!["limits"]!["nvidia.com/gpu"]!.ToString());
             Assert.Equal("/health", engine["readinessProbe"]!["httpGet"]!["path"]!.GetValue<string>());
             Assert.Equal(30000, engine["readinessProbe"]!["httpGet"]!["port"]!.GetValue<int>());
+            // SGLang's /health sleeps at least a second before it answers (http_server.py): Kubernetes' 1 s default would
+            // fail every probe. The startup probe leaves time for the weights' download and CUDA-graph capture.
+            var budget = new Embedding.AppHost.GpuSettings().StartupBudgetSeconds;
+            Assert.True(budget >= 900, $"startup budget {budget} s");
+            foreach (var container in new[] { engine, containers[1]! })
+            {
+                foreach (var probe in new[] { "readinessProbe", "startupProbe" })
+                    Assert.Equal(Embedding.AppHost.SglangEngine.ProbeTimeoutSeconds, container[probe]!["timeoutSeconds"]!.GetValue<int>());
+                Assert.True(Embedding.AppHost.SglangEngine.ProbeTimeoutSeconds >= 2);
+                var startup = container["startupProbe"]!;
+                Assert.True(startup["periodSeconds"]!.GetValue<int>() * startup["failureThreshold"]!.GetValue<int>() >= budget, startup.ToJsonString());
+            }
             var args = engine["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
             Assert.Contains("--is-embedding", args);
             Assert.Equal("0.80", args[args.IndexOf("--mem-fraction-static") + 1]);
+            Assert.Equal("4096", args[args.IndexOf("--chunked-prefill-size") + 1]);
             // GPU nodes: of the tier's GPU type where it names one (GPU feature discovery's product label), else any.
             var selector = pod["nodeSelector"]!.AsObject();
             Assert.True(selector["nvidia.com/gpu.product"] is not null || selector["nvidia.com/gpu.present"]?.GetValue<string>() == "true", selector.ToJsonString());
@@ -142,16 +155,35 @@ public sealed class KubernetesTests
         Assert.Equal("-1", env["Worker__ConsumerPriority"]);
         // Downloaded once onto a shared claim, not again by every replica started from zero.
         Assert.Equal("/model-cache", env["Worker__Hub__CacheDirectory"]);
+        Assert.False(env.ContainsKey("Worker__Hub__Token"));  // the AppHost's own defaults are not written into a manifest
         Assert.Contains(pod["containers"]![0]!["volumeMounts"]!.AsArray(), m => m!["name"]!.GetValue<string>() == "model-cache");
         Assert.NotNull(Find(objects, "PersistentVolumeClaim", "model-cache"));
         Assert.Null(Find(objects, "ScaledObject", "worker-qwen3-embedding-4b-standby", required: false));  // always on
         Assert.NotNull(Find(objects, "ScaledObject", "worker-qwen3-embedding-4b"));
     }
 
+    /// <summary>
+    /// The engine image is one SGLang's release workflow publishes (.github/workflows/release-docker.yml: vX.Y.Z, a
+    /// multi-arch manifest; vX.Y.Z-cu129-amd64 and -arm64; latest), and the scale unit's image is built on the same one.
+    /// </summary>
+    [Fact]
+    public void The_engine_image_is_a_published_sglang_tag_and_the_scale_unit_builds_on_it()
+    {
+        var gpu = new ConfigurationBuilder().AddJsonFile(Path.Combine(TestEnvironment.RepoRoot, "src", "Embedding.AppHost", "appsettings.json"))
+            .Build().GetSection("Embedding").Get<Embedding.AppHost.EmbeddingSettings>()!.Gpu;
+        Assert.Equal("lmsysorg/sglang", gpu.Image);
+        Assert.Matches(@"^(v\d+\.\d+\.\d+(-cu\d+-(amd64|arm64))?|latest)$", gpu.Tag);
+
+        var dockerfile = File.ReadAllLines(Path.Combine(TestEnvironment.RepoRoot, "deploy", "gpu-worker", "Dockerfile"));
+        Assert.Contains($"ARG SGLANG_IMAGE={gpu.ImageReference}", dockerfile);
+        var plan = JsonNode.Parse(File.ReadAllText(Path.Combine(TestEnvironment.RepoRoot, "infra", "tier-plan.json")))!;
+        Assert.Equal(gpu.ImageReference, plan["engineImage"]!.GetValue<string>());
+    }
+
     [Fact]
     public void A_tier_naming_an_unknown_gpu_type_fails_at_start_with_the_known_ones()
     {
-        var settings = new Embedding.AppHost.EmbeddingSettings { Tiers = [new() { Name = "t", Backend = "SGLang", Gpu = "V100" }] };
+        var settings = new Embedding.AppHost.EmbeddingSettings { Tiers = [new() { Name = "t", Backend = Embedding.AppHost.TierBackend.SGLang, Gpu = "V100" }] };
         var error = Assert.Throws<InvalidOperationException>(() => settings.Validated());
         Assert.Contains("'V100'", error.Message);
         Assert.Contains("L4", error.Message);

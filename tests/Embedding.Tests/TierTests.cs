@@ -2,9 +2,12 @@ using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Embedding.AppHost;
 using Embedding.Contracts;
 using Embedding.Tests.Infrastructure;
+using Embedding.Worker;
 using Embedding.Worker.Backends;
+using Microsoft.Extensions.Configuration;
 
 namespace Embedding.Tests;
 
@@ -80,5 +83,175 @@ public sealed class TierTests
             Assert.Equal(FakeBackend.VectorFor(texts[i], 64), Vector(await responses[i].Content.ReadFromJsonAsync<JsonElement>()));
         }
         Assert.Equal(texts.Length, Interlocked.Read(ref computed));  // each text computed exactly once
+    }
+
+    // The tier plan (TierPlan.For): how each tier of the AppHost's appsettings.json becomes processes, without a broker.
+
+    private static EmbeddingSettings AppHostSettings() =>
+        new ConfigurationBuilder().AddJsonFile(Path.Combine(TestEnvironment.RepoRoot, "src", "Embedding.AppHost", "appsettings.json"))
+            .Build().GetSection("Embedding").Get<EmbeddingSettings>()!.Validated();
+
+    public static TheoryData<string, bool, PlanMode> Plans()
+    {
+        var data = new TheoryData<string, bool, PlanMode>();
+        foreach (var tier in AppHostSettings().Tiers)
+            foreach (var mode in new[] { PlanMode.Run, PlanMode.Publish })
+            {
+                if (tier.CpuModel is not null) data.Add(tier.Name, false, mode);
+                if (tier.IsGpuTier) data.Add(tier.Name, true, mode);
+            }
+        return data;
+    }
+
+    /// <summary>What the worker binds from the plan's keys is the plan's options: nothing lost or renamed on the way.</summary>
+    private static WorkerOptions Bound(WorkerPlan plan) =>
+        new ConfigurationBuilder().AddInMemoryCollection(plan.Settings.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value))).Build()
+            .GetSection(WorkerOptions.SectionName).Get<WorkerOptions>()!;
+
+    [Theory]
+    [MemberData(nameof(Plans))]
+    public void Each_tier_plans_its_workers_engine_and_listing(string name, bool onGpu, PlanMode mode)
+    {
+        var settings = AppHostSettings();
+        var tier = settings.Tiers.Single(t => t.Name == name);
+        var plan = TierPlan.For(tier, settings, onGpu, mode, "/apphost");
+        var worker = Bound(plan.Worker);
+
+        // Listed as configured, aliases included, and its workers consume its queue.
+        Assert.Equal((tier.Name, tier.Dimensions), (plan.Listing.Name, plan.Listing.Dimensions));
+        Assert.Equal(tier.Aliases, plan.Listing.Aliases);
+        Assert.Equal(EmbeddingQueues.ForModel(tier.Name), plan.Queue);
+        Assert.Equal(tier.Name, worker.Model);
+        Assert.Equal(tier.MaxBatchTokens ?? new WorkerOptions().MaxBatchTokens, worker.MaxBatchTokens);
+        Assert.Equal(tier.MaxWaitMilliseconds ?? new WorkerOptions().MaxWaitMilliseconds, worker.MaxWaitMilliseconds);
+        Assert.Equal(settings.Scaling.For(tier.Scaling).StartupSeconds, plan.Scaling.StartupSeconds);
+        Assert.Equal(plan.Worker.Settings, (plan.Worker with { Options = worker }).Settings);
+
+        if (onGpu)
+        {
+            Assert.Equal(BackendKind.OpenAI, worker.Backend);
+            Assert.Equal((tier.EngineModel, tier.Dimensions, 2), (worker.OpenAI.Model, worker.OpenAI.Dimensions, worker.MaxConcurrentBatches));
+            Assert.Equal(new Uri($"http://127.0.0.1:{SglangEngine.Port}"), worker.OpenAI.BaseUrl);
+            var args = plan.Engine!.Args.ToList();
+            Assert.Equal(tier.EngineModel, args[args.IndexOf("--model-path") + 1]);
+            foreach (var flag in new[] { "--is-embedding", "--dtype", "--mem-fraction-static", "--max-running-requests", "--chunked-prefill-size" })
+                Assert.Contains(flag, args);
+            // Worker and engine count the same limit: SGLang refuses input_token_num >= context_len, so the worker and the
+            // API's listing allow one token less; the worker says which dtype made its vectors, as the listing does.
+            Assert.Equal(worker.OpenAI.ContextLength.ToString(), args[args.IndexOf("--context-length") + 1]);
+            Assert.Equal(worker.OpenAI.ContextLength - 1, plan.Listing.InputTokenLimit);
+            Assert.Equal(args[args.IndexOf("--dtype") + 1], worker.OpenAI.Dtype);
+            Assert.Equal($"engine:{tier.EngineModel}:{worker.OpenAI.Dtype}", plan.Listing.Numerics);
+            var listed = plan.ListingSettings("Api:Models:0").ToDictionary(kv => kv.Key, kv => kv.Value);
+            Assert.Equal((worker.OpenAI.ContextLength - 1).ToString(), listed["Api:Models:0:InputTokenLimit"]);
+            Assert.Equal(plan.Listing.Numerics, listed["Api:Models:0:Numerics"]);
+            Assert.Equal(tier.GpuType?.KubernetesProduct, plan.Engine.GpuProduct);
+            Assert.Null(plan.Download);
+            return;
+        }
+        Assert.Null(plan.Engine);
+        Assert.Null(plan.Standby);
+        Assert.Equal(BackendKind.Onnx, worker.Backend);
+        Assert.Null(plan.Listing.Numerics);  // learned from the workers' answers (the file they run is resolved at load)
+        var model = tier.CpuModel!;
+        Assert.Equal(model.OnnxFile, worker.Onnx.OnnxFile);
+        if (model.FromHub)
+        {
+            Assert.Equal((model.HubRepository, model.HubRevision ?? "main"), (worker.Onnx.HubRepository, worker.Onnx.HubRevision));
+            // Published, replicas share the downloaded files; run here, a model-{tier} resource fetches them first.
+            Assert.Equal(mode == PlanMode.Publish ? "/model-cache" : new HubOptions().CacheDirectory, worker.Hub.CacheDirectory);
+            Assert.Equal(mode == PlanMode.Run, plan.Download is not null);
+        }
+        else
+        {
+            var expected = mode == PlanMode.Run ? Path.GetFullPath(model.LocalPath!, "/apphost") : "/models/" + Path.GetFileName(model.LocalPath);
+            Assert.Equal(expected, worker.Onnx.ModelPath);
+            Assert.Equal(mode == PlanMode.Publish, plan.Worker.Volumes.Any(v => v is { Target: "/models", ReadOnly: true }));
+        }
+    }
+
+    [Fact]
+    public void A_gpu_tiers_standby_runs_its_onnx_export_at_a_lower_priority()
+    {
+        var settings = AppHostSettings();
+        var tier = settings.Tiers.Single(t => t.Name == "qwen3-embedding-0.6b");
+        tier.Standby = new StandbySettings { Replicas = 2 };
+
+        var plan = TierPlan.For(tier, settings, onGpu: true, PlanMode.Publish, "/apphost");
+        var standby = Bound(plan.Standby!);
+
+        Assert.Equal((BackendKind.Onnx, -1, 2), (standby.Backend, standby.ConsumerPriority, plan.Standby!.Replicas));
+        Assert.Equal((tier.Name, tier.HubRepository), (standby.Model, standby.Onnx.HubRepository));  // the tier's queue, its own export
+    }
+
+    [Fact]
+    public void The_plan_writes_what_it_decides_and_leaves_the_workers_defaults_alone()
+    {
+        var settings = AppHostSettings();
+        var tier = settings.Tiers.Single(t => t.Name == "qwen3-embedding-0.6b");
+
+        var keys = TierPlan.For(tier, settings, onGpu: false, PlanMode.Run, "/apphost").Worker.Settings.Select(kv => kv.Key).ToList();
+        Assert.DoesNotContain("Worker:Hub:Endpoint", keys);  // the worker's own HF_ENDPOINT, unless the AppHost names a mirror
+        Assert.DoesNotContain("Worker:Hub:Token", keys);
+        Assert.DoesNotContain("Worker:MaxBatchSize", keys);
+
+        settings.HubEndpoint = "http://127.0.0.1:9/mirror";
+        var mirrored = Bound(TierPlan.For(tier, settings, onGpu: false, PlanMode.Run, "/apphost").Worker);
+        Assert.Equal("http://127.0.0.1:9/mirror", mirrored.Hub.Endpoint);
+
+        // An option the plan sets is written with no line of its own for it.
+        var plan = TierPlan.For(tier, settings, onGpu: false, PlanMode.Run, "/apphost");
+        plan.Worker.Options.Onnx.IntraOpThreads = 3;
+        Assert.Contains(new KeyValuePair<string, string>("Worker:Onnx:IntraOpThreads", "3"), plan.Worker.Settings);
+        Assert.Equal("Worker:OpenAI:BaseUrl", ConfigurationKeys.Key<WorkerOptions>(WorkerOptions.SectionName, o => o.OpenAI.BaseUrl));
+    }
+
+    [Fact]
+    public void A_cpu_tier_without_an_onnx_export_fails_with_what_it_needs()
+    {
+        var settings = AppHostSettings();
+        var tier = settings.Tiers.Single(t => t.Name == "qwen3-embedding-4b");
+        var error = Assert.Throws<InvalidOperationException>(() => TierPlan.For(tier, settings, onGpu: false, PlanMode.Run, "/apphost"));
+        Assert.Contains("OnnxModelPath or HubRepository", error.Message);
+    }
+
+    /// <summary>
+    /// Every option of the worker, set to something other than its default, reaches the worker unchanged through the
+    /// plan's keys: a property added to WorkerOptions needs no line in the AppHost, and a type the keys cannot carry fails here.
+    /// </summary>
+    [Fact]
+    public void Every_worker_option_survives_the_trip_through_configuration_keys()
+    {
+        var options = new WorkerOptions();
+        var set = ChangeEverything(options);
+        var plan = new WorkerPlan(options, [], FromHub: false, PlanMode.Run);
+
+        Assert.Equal(set, plan.Settings.Count);
+        Assert.Equal(plan.Settings, (plan with { Options = Bound(plan) }).Settings);
+    }
+
+    /// <summary>Sets every settable scalar property (nested sections too) to a value that differs from its default; returns how many.</summary>
+    private static int ChangeEverything(object target)
+    {
+        var count = 0;
+        foreach (var property in target.GetType().GetProperties().Where(p => p.SetMethod is { IsPublic: true }))
+        {
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            var current = property.GetValue(target);
+            object? changed = type switch
+            {
+                _ when type == typeof(string) => $"changed-{property.Name}",
+                _ when type == typeof(int) => (int)(current ?? 0) + 3,
+                _ when type == typeof(double) => (double)(current ?? 0.0) + 0.125,
+                _ when type == typeof(bool) => !(bool)(current ?? false),
+                _ when type == typeof(Uri) => new Uri("http://127.0.0.1:9/changed"),
+                _ when type.IsEnum => Enum.GetValues(type).Cast<object>().First(v => !Equals(v, current)),
+                _ => null,
+            };
+            if (changed is not null) { property.SetValue(target, changed); count++; continue; }
+            Assert.True(current is not null && type.IsClass, $"{property.Name}: a {type.Name} the test (and maybe ConfigurationKeys) cannot write");
+            count += ChangeEverything(current!);
+        }
+        return count;
     }
 }

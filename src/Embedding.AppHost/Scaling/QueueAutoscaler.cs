@@ -1,23 +1,7 @@
-using Embedding.Contracts;
 using Microsoft.Extensions.Logging;
 using Embedding.Scaling;
 
 namespace Embedding.AppHost.Scaling;
-
-/// <summary>The replicas of one worker tier, however they run (Aspire resources locally, in-process hosts in tests).</summary>
-public interface IWorkerReplicas
-{
-    /// <summary>Replicas running or starting, and of those how many are still starting.</summary>
-    (int Current, int Starting) Count();
-
-    Task StartOneAsync(CancellationToken ct);
-
-    /// <summary>Stops one replica gracefully: it stops consuming and answers what it holds before it exits.</summary>
-    Task StopOneAsync(CancellationToken ct);
-}
-
-/// <summary>What an autoscaler reads from a queue: its depth (ready + unacknowledged) and the rate messages are published at.</summary>
-public readonly record struct QueueLoad(int Depth, double PublishRate);
 
 /// <summary>
 /// The local emulation of KEDA for one tier: every polling interval it reads the queue's depth and publish rate, asks

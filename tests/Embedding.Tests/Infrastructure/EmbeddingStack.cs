@@ -12,7 +12,8 @@ namespace Embedding.Tests.Infrastructure;
 /// </summary>
 public sealed class EmbeddingStack : IAsyncDisposable
 {
-    private readonly List<WebApplicationFactory<WorkerOptions>> _workers = [];
+    // A type of the worker's own assembly: the factory finds the entry point by it (WorkerOptions lives in a library).
+    private readonly List<WebApplicationFactory<WorkerMetrics>> _workers = [];
     private readonly Dictionary<string, string?> _workerSettings;
     private readonly Dictionary<string, string?> _apiSettings;
     private WebApplicationFactory<EmbeddingApiOptions> _api;
@@ -82,7 +83,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
     {
         var merged = new Dictionary<string, string?>(_workerSettings);
         foreach (var (k, v) in settings ?? []) merged[k] = v;
-        var factory = new WebApplicationFactory<WorkerOptions>().WithWebHostBuilder(b => Apply(b, merged));
+        var factory = new WebApplicationFactory<WorkerMetrics>().WithWebHostBuilder(b => Apply(b, merged));
         _ = factory.Services;  // builds and starts the host: model load, batcher, bus
         _workers.Add(factory);
     }

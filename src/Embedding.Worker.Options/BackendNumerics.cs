@@ -1,4 +1,4 @@
-namespace Embedding.Worker.Backends;
+namespace Embedding.Worker;
 
 /// <summary>
 /// What makes a backend's numbers: the model, its revision or file, and the precision it runs in. Two backends with

@@ -157,14 +157,16 @@ public sealed class FakeBackendOptions
 /// <summary>The latency model of one GPU engine; defaults: Qwen3-Embedding-4B on an H100 (measured, bench/results/gpu-batches-2026-11-25.md).</summary>
 public sealed class SimulatedGpuOptions
 {
+    private static readonly Embedding.Scaling.GpuLatencyModel Measured = new();
+
     /// <summary>Shortest forward pass (CUDA-graph floor: 8.6 ms for the 4B).</summary>
-    [Range(0.01, 10_000)] public double FloorMilliseconds { get; set; } = 8.6;
+    [Range(0.01, 10_000)] public double FloorMilliseconds { get; set; } = Measured.FloorMilliseconds;
 
     /// <summary>Saturated throughput (about 48k tokens/s for the 4B).</summary>
-    [Range(1, 100_000_000)] public double PeakTokensPerSecond { get; set; } = 48_000;
+    [Range(1, 100_000_000)] public double PeakTokensPerSecond { get; set; } = Measured.PeakTokensPerSecond;
 
     /// <summary>Extra time for attention at 8k-token sequences (0.15 = 15%).</summary>
-    [Range(0, 10)] public double SlowdownAt8kTokens { get; set; } = 0.15;
+    [Range(0, 10)] public double SlowdownAt8kTokens { get; set; } = Measured.SlowdownAt8kTokens;
 
     /// <summary>False for engines that pack sequences (SGLang); true for padded batches.</summary>
     public bool PadsBatches { get; set; }

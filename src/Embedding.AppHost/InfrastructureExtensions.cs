@@ -5,15 +5,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Embedding.AppHost;
 
-/// <summary>A server the AppHost runs as a local process, with the connection string its clients get.</summary>
-public sealed class LocalServerResource(string name, string command, string workingDirectory, ReferenceExpression connectionString)
-    : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
-{
-    public ReferenceExpression ConnectionStringExpression { get; } = connectionString;
-}
-
 /// <summary>Redis and RabbitMQ: Aspire's container resources, or the Debian packages' servers as local processes.</summary>
-public static partial class AppHostExtensions
+public static class InfrastructureExtensions
 {
     /// <summary>Erases the concrete container type so both infrastructure choices read the same in AppHost.cs.</summary>
     public static IResourceBuilder<IResourceWithConnectionString> AsConnectionString<T>(this IResourceBuilder<T> builder)
@@ -86,22 +79,11 @@ public static partial class AppHostExtensions
         return resource.WithHealthCheck(key);
     }
 
-    private static string DataDirectory(IDistributedApplicationBuilder builder, string name)
+    /// <summary>A directory of its own under the repository's .data/, for a local server or the API's batch jobs.</summary>
+    internal static string DataDirectory(IDistributedApplicationBuilder builder, string name)
     {
         var directory = Path.Combine(builder.AppHostDirectory, "..", "..", ".data", name);
         Directory.CreateDirectory(directory);
         return Path.GetFullPath(directory);
-    }
-}
-
-/// <summary>Whether a container engine (Docker or Podman) is reachable, not merely its client installed.</summary>
-public static class ContainerEngine
-{
-    public static bool IsAvailable()
-    {
-        if (Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 }) return true;
-        string[] sockets = ["/var/run/docker.sock", "/run/podman/podman.sock",
-            $"/run/user/{Environment.GetEnvironmentVariable("UID") ?? "0"}/podman/podman.sock"];
-        return sockets.Any(File.Exists) || OperatingSystem.IsWindows() || OperatingSystem.IsMacOS();
     }
 }

@@ -1,43 +1,8 @@
-using Embedding.Contracts;
 using Aspire.Hosting.ApplicationModel;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Embedding.Scaling;
 
 namespace Embedding.AppHost.Scaling;
-
-/// <summary>
-/// Marks a worker resource as scaled by its queue. Under <c>dotnet run</c> the local autoscaler acts on it;
-/// the Kubernetes publisher turns it into a KEDA ScaledObject. The management URL (with credentials) is an
-/// expression over the broker's endpoint and parameters, resolved where it is used.
-/// </summary>
-public sealed record QueueScalingAnnotation(string Queue, ScalingPolicy Policy, IResource Broker,
-                                            ReferenceExpression ManagementUri) : IResourceAnnotation;
-
-public static class QueueScalingExtensions
-{
-    /// <summary>
-    /// Scales this worker from its queue's depth: locally its replicas start "Not started" and the
-    /// autoscaler starts and stops them; published, the annotation becomes the platform's scale rule.
-    /// </summary>
-    public static IResourceBuilder<ProjectResource> WithQueueScaling(this IResourceBuilder<ProjectResource> worker, string queue,
-        ScalingPolicy policy, IResourceBuilder<IResourceWithConnectionString> broker, ReferenceExpression managementUri)
-    {
-        var errors = policy.Validate().ToList();
-        if (errors.Count > 0) throw new InvalidOperationException("Invalid Embedding:Scaling: " + string.Join(" ", errors));
-
-        worker.WithAnnotation(new QueueScalingAnnotation(queue, policy, broker.Resource, managementUri));
-        var builder = worker.ApplicationBuilder;
-        if (builder.ExecutionContext.IsRunMode)
-        {
-            worker.WithReplicas(policy.MaxReplicas).WithExplicitStart();
-            if (!builder.Services.Any(s => s.ImplementationType == typeof(LocalAutoscalerService)))
-                builder.Services.AddHostedService<LocalAutoscalerService>();
-        }
-        return worker;
-    }
-}
 
 /// <summary>Runs one <see cref="QueueAutoscaler"/> per queue-scaled worker while the AppHost runs.</summary>
 public sealed class LocalAutoscalerService(DistributedApplicationModel model, ResourceNotificationService notifications,

@@ -1,0 +1,27 @@
+using Aspire.Hosting.ApplicationModel;
+
+namespace Embedding.AppHost;
+
+/// <summary>The API's wiring: the models it lists and where it keeps batch jobs.</summary>
+public static class ApiResourceExtensions
+{
+    /// <summary>Lists a tier among the API's models, as the API binds it (Api:Models:{index}).</summary>
+    public static IResourceBuilder<ProjectResource> WithModel(this IResourceBuilder<ProjectResource> api, int index, TierPlan plan)
+    {
+        foreach (var (key, value) in plan.ListingSettings($"Api:Models:{index}")) api.WithEnvironment(ConfigurationKeys.EnvironmentName(key), value);
+        return api;
+    }
+
+    /// <summary>
+    /// Where the API keeps batch jobs and their files: under .data/ beside the local servers' data when run here; on a
+    /// persistent volume (a PersistentVolumeClaim in the Kubernetes manifests) when published, so jobs survive the pod.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithBatchStorage(this IResourceBuilder<ProjectResource> api)
+    {
+        if (!api.ApplicationBuilder.ExecutionContext.IsPublishMode)
+            return api.WithEnvironment("Api__Batches__StoragePath", InfrastructureExtensions.DataDirectory(api.ApplicationBuilder, "batches"));
+        const string mountPath = "/data/batches";
+        return api.WithAnnotation(new ContainerMountAnnotation("batch-data", mountPath, ContainerMountType.Volume, isReadOnly: false))
+                  .WithEnvironment("Api__Batches__StoragePath", mountPath);
+    }
+}

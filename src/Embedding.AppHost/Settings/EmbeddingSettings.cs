@@ -1,0 +1,48 @@
+using Embedding.AppHost.Kubernetes;
+using Embedding.Scaling;
+
+namespace Embedding.AppHost;
+
+/// <summary>The "Embedding" section of the AppHost's configuration: the model tiers and where they run.</summary>
+public sealed class EmbeddingSettings
+{
+    /// <summary>null = use containers when an engine answers; true/false to force.</summary>
+    public bool? UseContainers { get; set; }
+
+    public int LocalRedisPort { get; set; } = 36379;
+    public int LocalRabbitMqPort { get; set; } = 35672;
+
+    /// <summary>The model hub (or a mirror) for hub-sourced tiers; unset: HF_ENDPOINT, else huggingface.co.</summary>
+    public string? HubEndpoint { get; set; }
+
+    public GpuSettings Gpu { get; set; } = new();
+
+    /// <summary>How every worker tier follows its queue, here and when published (Kubernetes, Azure).</summary>
+    public ScalingPolicy Scaling { get; set; } = new();
+
+    /// <summary>Image registry and tag for `--publisher kubernetes`.</summary>
+    public KubernetesSettings Kubernetes { get; set; } = new();
+
+    /// <summary>Model tiers: name clients send, backend, vector size. See appsettings.json for the defaults.</summary>
+    public List<TierSettings> Tiers { get; set; } = [];
+
+    /// <summary>
+    /// The tiers this run serves: CPU tiers always; GPU tiers where a GPU is switched on, or on CPU where they have an
+    /// ONNX export of their model (the same name then answers with the same model, slower).
+    /// </summary>
+    public IEnumerable<TierSettings> ServedTiers() => Tiers.Where(t => !t.IsGpuTier || Gpu.Enabled || t.CpuModel is not null);
+
+    /// <summary>Fails at start on what would otherwise fail later: a tier naming a GPU type nobody knows.</summary>
+    public EmbeddingSettings Validated()
+    {
+        foreach (var tier in Tiers) _ = tier.GpuType;  // throws with the known names
+        return this;
+    }
+
+    /// <summary>Whether <paramref name="tier"/> runs on its GPU engine in this run (else on CPU).</summary>
+    public bool RunsOnGpu(TierSettings tier) => tier.IsGpuTier && Gpu.Enabled;
+
+    /// <summary>The plan of every served tier, in the order the API lists them.</summary>
+    public IEnumerable<TierPlan> Plans(PlanMode mode, string appHostDirectory) =>
+        ServedTiers().Select(t => TierPlan.For(t, this, RunsOnGpu(t), mode, appHostDirectory));
+}

@@ -1,0 +1,61 @@
+using Embedding.Contracts;
+using Embedding.Scaling;
+
+namespace Embedding.AppHost;
+
+/// <summary>Where a tier's model runs: in-process ONNX on CPU, or an SGLang engine on a GPU (its workers then speak OpenAI to it).</summary>
+public enum TierBackend { Onnx, SGLang }
+
+/// <summary>
+/// A model tier: its identity (what the API lists and clients call it, <see cref="ModelIdentity"/>) and where it runs.
+/// <see cref="TierPlan.For"/> is the one place that turns it into processes and their settings.
+/// </summary>
+public sealed class TierSettings : ModelIdentity
+{
+    public TierBackend Backend { get; set; } = TierBackend.Onnx;
+
+    /// <summary>
+    /// The model as an ONNX export, run on CPU (<see cref="OnnxModelSource"/>): ONNX tiers need one; a GPU tier with one
+    /// runs on CPU where the GPU is off, and its standby uses it.
+    /// </summary>
+    public string? OnnxModelPath { get; set; }
+    public string? HubRepository { get; set; }
+    public string? HubRevision { get; set; }
+    public string? OnnxFile { get; set; }
+
+    public OnnxModelSource? CpuModel => OnnxModelSource.From(OnnxModelPath, HubRepository, HubRevision, OnnxFile);
+
+    /// <summary>SGLang tiers: the Hugging Face model the engine serves.</summary>
+    public string? EngineModel { get; set; }
+
+    /// <summary>
+    /// SGLang tiers: the GPU type their pods run on (<see cref="GpuCards"/>: T4, L4, A10, A100, H100; ACA-T4, ACA-A100 for
+    /// Azure Container Apps' serverless profiles); unset: any NVIDIA GPU. `dotnet run --project tools/Embedding.Simulator
+    /// -- --rank ...` prints the cheapest for a traffic shape.
+    /// </summary>
+    public string? Gpu { get; set; }
+
+    public GpuCard? GpuType => Gpu is null ? null : GpuCards.Named(Gpu);
+
+    /// <summary>
+    /// SGLang tiers: the engine's context length (its <c>--context-length</c>); the longest input is one token less, as
+    /// SGLang refuses <c>input_token_num &gt;= context_len</c>. Unset: Worker:OpenAI:ContextLength's default.
+    /// </summary>
+    public int? ContextLength { get; set; }
+
+    /// <summary>Batching, tuned per tier (bench/results/batching-*.md); unset: the worker's defaults.</summary>
+    public int? MaxBatchTokens { get; set; }
+    public int? MaxWaitMilliseconds { get; set; }
+
+    /// <summary>This tier's departures from Embedding:Scaling, if any.</summary>
+    public ScalingOverrides? Scaling { get; set; }
+
+    /// <summary>An always-on CPU worker of the same model beside a GPU tier's workers; none if null.</summary>
+    public StandbySettings? Standby { get; set; }
+
+    /// <summary>Configured for an SGLang engine; whether it runs on one depends on the run (<see cref="EmbeddingSettings.RunsOnGpu"/>).</summary>
+    public bool IsGpuTier => Backend == TierBackend.SGLang;
+
+    /// <summary>The name in resource form (letters, digits, hyphens): "qwen3-embedding-0.6b" -> "qwen3-embedding-0-6b".</summary>
+    public string ResourceName => System.Text.RegularExpressions.Regex.Replace(Name.ToLowerInvariant(), "[^a-z0-9]+", "-").Trim('-');
+}
