@@ -88,6 +88,15 @@ public sealed class OnnxBackendOptions
 
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     [Range(0, 256)] public int IntraOpThreads { get; set; }
+
+    /// <summary>
+    /// Where the model runs: Cpu, or Cuda (ONNX Runtime's CUDA provider; needs a worker built with
+    /// <c>-p:OnnxRuntimeGpu=true</c>, CUDA 13 and cuDNN 9 on the library path).
+    /// </summary>
+    public OnnxDevice Device { get; set; } = OnnxDevice.Cpu;
+
+    /// <summary>The CUDA device (ordinal) the model runs on, with <see cref="Device"/> Cuda.</summary>
+    [Range(0, 63)] public int DeviceId { get; set; }
 }
 
 /// <summary>Where models and tokenizers are downloaded from, and kept. Hugging Face's own variables set the defaults.</summary>
