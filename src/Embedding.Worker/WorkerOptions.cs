@@ -97,6 +97,12 @@ public sealed class OnnxBackendOptions
 
     /// <summary>The CUDA device (ordinal) the model runs on, with <see cref="Device"/> Cuda.</summary>
     [Range(0, 63)] public int DeviceId { get; set; }
+
+    /// <summary>
+    /// Threads that read the model's files into the page cache while the session starts (a cold start reads the weights
+    /// faster so); 0 = off.
+    /// </summary>
+    [Range(0, 64)] public int PrefetchThreads { get; set; } = 8;
 }
 
 /// <summary>Where models and tokenizers are downloaded from, and kept. Hugging Face's own variables set the defaults.</summary>

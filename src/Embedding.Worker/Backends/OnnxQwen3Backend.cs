@@ -56,8 +56,19 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
 
         ModelFile = FindModelFile(modelDirectory, options.OnnxFile);
         Device = options.Device;
-        using (var sessionOptions = OnnxExecutionProvider.CreateSessionOptions(options))
-            _session = new InferenceSession(Path.Combine(modelDirectory, ModelFile), sessionOptions);
+        var path = Path.Combine(modelDirectory, ModelFile);
+        using var prefetching = new CancellationTokenSource();
+        var prefetch = PageCachePrefetch.RunAsync(PageCachePrefetch.FilesOf(path), options.PrefetchThreads, prefetching.Token);
+        try
+        {
+            using var sessionOptions = OnnxExecutionProvider.CreateSessionOptions(options);
+            _session = new InferenceSession(path, sessionOptions);
+        }
+        finally
+        {
+            prefetching.Cancel();
+            try { prefetch.Wait(); } catch (AggregateException) { }  // read-ahead only: the session read what it needed
+        }
 
         _inputs = _session.InputMetadata.ToDictionary(i => i.Key, i => i.Value);
         foreach (var required in new[] { "input_ids", "attention_mask" })
