@@ -99,10 +99,11 @@ public sealed class OnnxBackendOptions
     [Range(0, 63)] public int DeviceId { get; set; }
 
     /// <summary>
-    /// Threads that read the model's files into the page cache while the session starts (a cold start reads the weights
-    /// faster so); 0 = off.
+    /// Threads that read the model's files into the page cache while the session starts; 0 = off. On the H200 host's
+    /// local disk 8 threads did not shorten a cold start (7.5 s vs 7.9 s, within run-to-run spread:
+    /// bench/results/cuda-onnx-2026-12-02.md), so it is off unless a disk is shown to read faster in parallel.
     /// </summary>
-    [Range(0, 64)] public int PrefetchThreads { get; set; } = 8;
+    [Range(0, 64)] public int PrefetchThreads { get; set; }
 }
 
 /// <summary>Where models and tokenizers are downloaded from, and kept. Hugging Face's own variables set the defaults.</summary>

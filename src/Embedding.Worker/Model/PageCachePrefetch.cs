@@ -1,10 +1,10 @@
 namespace Embedding.Worker.Model;
 
 /// <summary>
-/// Reads a model's files with several threads at once, so that they are in the page cache by the time ONNX Runtime
-/// reads them one after the other: a cold start reads gigabytes of weights from a disk that serves parallel reads
-/// faster than one sequential reader (bench/results/cuda-onnx-2026-12-02.md). Runs beside the session's creation
-/// (CUDA's start, the graph's optimisation), taking 64 MiB pieces in file order, ahead of the session's own reads.
+/// Reads a model's files with several threads at once (Worker:Onnx:PrefetchThreads), so that they are in the page cache
+/// by the time ONNX Runtime reads them one after the other: for disks that serve parallel reads faster than one
+/// sequential reader. Runs beside the session's creation (CUDA's start, the graph's optimisation), taking 64 MiB pieces
+/// in file order, ahead of the session's own reads.
 /// </summary>
 public static class PageCachePrefetch
 {
