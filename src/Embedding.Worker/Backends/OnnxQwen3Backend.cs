@@ -8,8 +8,7 @@ namespace Embedding.Worker.Backends;
 
 /// <summary>
 /// Qwen3-Embedding exported to ONNX, run in-process with ONNX Runtime on CPU or CUDA (Worker:Onnx:Device): right-padded
-/// batches, the hidden state
-/// of each text's last token (&lt;|endoftext|&gt;), L2-normalised. It serves every shape the public exports come in by
+/// batches, the hidden state of each text's last token (&lt;|endoftext|&gt;), L2-normalised. It serves every shape the public exports come in by
 /// reading the graph instead of assuming one: it feeds the inputs the graph declares (input_ids and attention_mask;
 /// position_ids; empty past_key_values.* for exports made with a KV cache) in their declared element types (int64 or
 /// int32 ids, fp32 or fp16 caches), reads an fp32 or fp16 hidden state (last_hidden_state, else the first output;
