@@ -266,8 +266,10 @@ def token_rows(tok, vocab, seed):
     if tok is None:  # random weights: random ids of the texts' lengths, ending in <|endoftext|>-like id vocab-1
         rng = np.random.default_rng(seed)
         return [list(rng.integers(0, vocab - 1, size=n)) + [vocab - 1] for n in (16, 9, 31, 128, 511, 5)]
-    # Qwen3-Embedding's tokenizer appends <|endoftext|>, the token whose hidden state is pooled.
-    return [tok(t)["input_ids"] for t in TEXTS]
+    # Qwen3-Embedding's tokenizer appends <|endoftext|>, the token whose hidden state is pooled (as the worker's does);
+    # an older tokenizer revision may not, so make sure.
+    eot = tok.convert_tokens_to_ids("<|endoftext|>")
+    return [ids if ids[-1] == eot else ids + [eot] for ids in (tok(t)["input_ids"] for t in TEXTS)]
 
 
 def transformers_vectors(model, rows):
