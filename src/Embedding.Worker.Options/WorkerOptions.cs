@@ -88,6 +88,22 @@ public sealed class OnnxBackendOptions
 
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     [Range(0, 256)] public int IntraOpThreads { get; set; }
+
+    /// <summary>
+    /// Where the model runs: Cpu, or Cuda (ONNX Runtime's CUDA provider; needs a worker built with
+    /// <c>-p:OnnxRuntimeGpu=true</c>, CUDA 13 and cuDNN 9 on the library path).
+    /// </summary>
+    public OnnxDevice Device { get; set; } = OnnxDevice.Cpu;
+
+    /// <summary>The CUDA device (ordinal) the model runs on, with <see cref="Device"/> Cuda.</summary>
+    [Range(0, 63)] public int DeviceId { get; set; }
+
+    /// <summary>
+    /// Threads that read the model's files into the page cache while the session starts; 0 = off. On the H200 host's
+    /// local disk 8 threads did not shorten a cold start (7.5 s vs 7.9 s, within run-to-run spread:
+    /// bench/results/cuda-onnx-2026-12-02.md), so it is off unless a disk is shown to read faster in parallel.
+    /// </summary>
+    [Range(0, 64)] public int PrefetchThreads { get; set; }
 }
 
 /// <summary>Where models and tokenizers are downloaded from, and kept. Hugging Face's own variables set the defaults.</summary>

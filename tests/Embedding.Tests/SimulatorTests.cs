@@ -11,6 +11,14 @@ public sealed class SimulatorTests
     private static readonly GpuLatencyModel Gpu = new(FloorMilliseconds: 10, PeakTokensPerSecond: 10_000, SlowdownAt8kTokens: 0);
 
     [Fact]
+    public void A_cold_start_is_seconds_or_a_measured_path_by_name()
+    {
+        Assert.Equal(45, ColdStarts.Parse("45"));
+        Assert.Equal(ColdStarts.OnnxCuda4B, ColdStarts.Parse("onnx-cuda"));
+        Assert.Contains("onnx-cuda", Assert.Throws<ArgumentException>(() => ColdStarts.Parse("fast")).Message);
+    }
+
+    [Fact]
     public void A_fixed_replica_is_billed_all_day_and_busy_only_while_it_computes()
     {
         var r = ElasticSimulation.Run([new(0, 100, 1), new(1, 100, 2)], new SimulationOptions { FixedReplicas = 1, Latency = Gpu });

@@ -6,7 +6,7 @@ using Embedding.Scaling;
 
 // Elastic-cost simulator: one generated day of traffic through "fixed GPUs" and "elastic" (the AppHost's real scaling
 // policy for the 4B tier), with the GPU latency model measured on an H100 (bench/results/gpu-batches-2026-11-25.md). Writes a markdown report, a CSV and a PNG.
-//   dotnet run --project tools/Embedding.Simulator -c Release -- [--out DIR] [--price 3] [--cold-start 45] [--repeat 0.3] [--tier qwen3-embedding-4b]
+//   dotnet run --project tools/Embedding.Simulator -c Release -- [--out DIR] [--price 3] [--cold-start 45|onnx-cuda] [--repeat 0.3] [--tier qwen3-embedding-4b]
 //     [--trace your-day.csv]   (arrival_seconds,tokens,text_id: replays that day instead of the three generated ones)
 //   -- --rank office,trickle,bench/traces/azure-llm-2023-conv.csv [--p95-goal-ms 150]: GPU types x fixed/elastic/standby
 //      ranked by cost within the latency goal (Ranking.cs), written to bench/results/gpu-ranking-<date>.md
@@ -16,7 +16,7 @@ var options = Args.Parse(args);
 var root = FindRepoRoot();
 var outDir = Path.GetFullPath(options.GetValueOrDefault("out", Path.Combine(root, "bench", "results")));
 var price = double.Parse(options.GetValueOrDefault("price", "3"));
-var coldStart = double.Parse(options.GetValueOrDefault("cold-start", "45"));
+var coldStart = ColdStarts.Parse(options.GetValueOrDefault("cold-start", "45"));
 var repeat = double.Parse(options.GetValueOrDefault("repeat", "0.3"));
 var tierName = options.GetValueOrDefault("tier", "qwen3-embedding-4b");
 

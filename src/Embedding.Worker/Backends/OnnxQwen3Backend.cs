@@ -7,13 +7,16 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace Embedding.Worker.Backends;
 
 /// <summary>
-/// Qwen3-Embedding exported to ONNX, run in-process with ONNX Runtime on CPU: right-padded batches, the hidden state
-/// of each text's last token (&lt;|endoftext|&gt;), L2-normalised. It serves every shape the public exports come in by
+/// Qwen3-Embedding exported to ONNX, run in-process with ONNX Runtime on CPU or CUDA (Worker:Onnx:Device): right-padded
+/// batches, the hidden state of each text's last token (&lt;|endoftext|&gt;), L2-normalised. It serves every shape the public exports come in by
 /// reading the graph instead of assuming one: it feeds the inputs the graph declares (input_ids and attention_mask;
 /// position_ids; empty past_key_values.* for exports made with a KV cache) in their declared element types (int64 or
 /// int32 ids, fp32 or fp16 caches), reads an fp32 or fp16 hidden state (last_hidden_state, else the first output;
 /// an already pooled [batch, hidden] output is taken as it is), and runs a graph whose batch dimension is fixed at 1
-/// row by row.
+/// row by row. Inputs and outputs go through an IO binding whose outputs live in CPU memory: a graph that pools inside
+/// (tools/gpu-export, [batch, hidden]) sends back only the pooled vectors from the GPU. A graph that outputs
+/// last_hidden_state sends back the whole [batch, seq, hidden] and is pooled here: ONNX Runtime's C# API copies whole
+/// tensors between devices only, so pooling on the GPU needs the pooling in the graph.
 /// </summary>
 public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
 {
@@ -32,6 +35,9 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
     /// <summary>The ONNX file this backend runs, relative to the model directory.</summary>
     public string ModelFile { get; }
 
+    /// <summary>Where the model runs.</summary>
+    public OnnxDevice Device { get; }
+
     public OnnxQwen3Backend(string modelDirectory, OnnxBackendOptions options)
     {
         _tokenizer = new Qwen3Tokenizer(modelDirectory);
@@ -48,9 +54,20 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         }
 
         ModelFile = FindModelFile(modelDirectory, options.OnnxFile);
-        var sessionOptions = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (options.IntraOpThreads > 0) sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
-        _session = new InferenceSession(Path.Combine(modelDirectory, ModelFile), sessionOptions);
+        Device = options.Device;
+        var path = Path.Combine(modelDirectory, ModelFile);
+        using var prefetching = new CancellationTokenSource();
+        var prefetch = PageCachePrefetch.RunAsync(PageCachePrefetch.FilesOf(path), options.PrefetchThreads, prefetching.Token);
+        try
+        {
+            using var sessionOptions = OnnxExecutionProvider.CreateSessionOptions(options);
+            _session = new InferenceSession(path, sessionOptions);
+        }
+        finally
+        {
+            prefetching.Cancel();
+            try { prefetch.Wait(); } catch (AggregateException) { }  // read-ahead only: the session read what it needed
+        }
 
         _inputs = _session.InputMetadata.ToDictionary(i => i.Key, i => i.Value);
         foreach (var required in new[] { "input_ids", "attention_mask" })
@@ -68,7 +85,17 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
             throw new InvalidDataException($"{ModelFile}: output '{_outputName}' is {output.ElementDataType}; fp32 or fp16 expected.");
         _outputIsPooled = output.Dimensions.Length == 2;
         _outputIsHalf = output.ElementDataType == TensorElementType.Float16;
+        if (output.Dimensions is [.., > 0 and var width] && width != Dimensions)
+            throw NotHiddenState(_outputName, width);
     }
+
+    /// <summary>
+    /// An output of another width than hidden_size is no hidden state: e.g. a CausalLM export, whose first output is the
+    /// logits over the vocabulary. Pooling it would give vectors of the wrong size and no meaning.
+    /// </summary>
+    private InvalidDataException NotHiddenState(string output, long width) => new(
+        $"{ModelFile}: output '{output}' has {width} values per token, but config.json's hidden_size is {Dimensions}: it is not the " +
+        "model's hidden state (a CausalLM export's logits?). Export the base model (feature-extraction, or tools/gpu-export).");
 
     /// <summary>
     /// The configured file (e.g. onnx/model_quantized.onnx), else model.onnx at the top or in onnx/ as the exports
@@ -135,7 +162,16 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
             }
 
             using var runOptions = new RunOptions();
-            using var outputs = _session.Run(runOptions, inputs, [_outputName]);
+            using var binding = _session.CreateIoBinding();
+            foreach (var (name, value) in inputs) binding.BindInput(name, value);
+            // Outputs in CPU memory: ONNX Runtime copies them from the device once, after the run.
+            binding.BindOutputToDevice(_outputName, OrtMemoryInfo.DefaultInstance);
+            binding.SynchronizeBoundInputs();
+            _session.RunWithBinding(runOptions, binding);
+            binding.SynchronizeBoundOutputs();
+            using var outputs = binding.GetOutputValues();
+            if (outputs[0].GetTensorTypeAndShape().Shape is [.., var width] && width != Dimensions)
+                throw NotHiddenState(_outputName, width);
             var result = new float[rows][];
             for (var r = 0; r < rows; r++)
             {
