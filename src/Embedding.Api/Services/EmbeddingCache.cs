@@ -8,9 +8,6 @@ using StackExchange.Redis;
 
 namespace Embedding.Api.Services;
 
-/// <summary>A full-length, normalised vector and the tokens it took; any <c>dimensions</c> is served from it.</summary>
-public sealed record CachedEmbedding(float[] Vector, int Tokens);
-
 /// <summary>
 /// Two cache levels keyed by SHA-256 of (model, numerics, text as embedded): L1 in process, bounded by bytes;
 /// L2 in Redis, shared by every API replica. Lookups for a whole request go to Redis in one MGET.

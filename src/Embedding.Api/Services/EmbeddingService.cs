@@ -5,9 +5,6 @@ using Microsoft.Extensions.Options;
 
 namespace Embedding.Api.Services;
 
-/// <summary>One embedding per input, in input order, each full-length; and the tokens they took.</summary>
-public sealed record EmbeddingResult(CachedEmbedding[] Embeddings, long PromptTokens);
-
 /// <summary>
 /// The request path: apply the query instruction, compute each distinct text once, answer what the
 /// cache knows of the tier's numerics (and, where switched on, what a near-identical cached text answers), send the rest
