@@ -8,8 +8,8 @@ DURATION="${DURATION:-8}"; LEVELS="${LEVELS:-1,8,32,64,128}"; WORDS="${WORDS:-16
 # BACKEND=onnx (the tiny CPU model) or BACKEND=simulated (the SIMULATED H100 engine of bench/batching.sh, 2560-d vectors).
 BACKEND="${BACKEND:-onnx}"
 # BACKEND=fake: the FAKE backend, a fixed 2 ms per call and no model (our own overhead, measured against the same 2 ms).
-if [ "$BACKEND" = simulated ]; then WORKER_BACKEND=(Worker__Backend=SimulatedGpu Worker__MaxConcurrentBatches=2); DIMS=2560; DIRECT_ARG=simulated
-elif [ "$BACKEND" = fake ]; then WORKER_BACKEND=(Worker__Backend=Fake Worker__Fake__Dimensions=128 Worker__Fake__DelayMilliseconds=2); DIMS=128; DIRECT_ARG=fake
+if [ "$BACKEND" = simulated ]; then WORKER_BACKEND=(Worker__StandIn=SimulatedGpu Worker__MaxConcurrentBatches=2); DIMS=2560; DIRECT_ARG=simulated
+elif [ "$BACKEND" = fake ]; then WORKER_BACKEND=(Worker__StandIn=Fake Worker__Fake__Dimensions=128 Worker__Fake__DelayMilliseconds=2); DIMS=128; DIRECT_ARG=fake
 else WORKER_BACKEND=(Worker__Backend=Onnx Worker__Onnx__ModelPath="$ROOT/models/qwen3-tiny"); DIMS=128; DIRECT_ARG="$ROOT/models/qwen3-tiny"; fi
 MODEL=load-tiny; API=http://127.0.0.1:5193; DIRECT=http://127.0.0.1:5194
 bench_servers load-state 6493 5793 15793

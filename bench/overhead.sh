@@ -17,7 +17,7 @@ BARE=http://127.0.0.1:5182
 need_wrk
 bench_servers state 6479 5772 15772
 
-env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__Backend=Fake \
+env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__StandIn=Fake \
     Worker__Fake__Dimensions=1024 Worker__MaxBatchSize=256 Worker__MaxWaitMilliseconds=1 Worker__PrefetchCount=256 \
     ASPNETCORE_URLS=http://127.0.0.1:5183 Logging__LogLevel__Default=Warning \
     dotnet src/Embedding.Worker/bin/Release/net10.0/Embedding.Worker.dll >"$TMP/worker.log" 2>&1 &

@@ -12,7 +12,7 @@ ulimit -n 65536 2>/dev/null || true
 bench_servers overload-state 6492 5792 15792
 
 # One worker with a FAKE backend that takes 20 ms per batch: a fixed, small capacity to overload.
-env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__Backend=Fake \
+env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" Worker__Model=$MODEL Worker__StandIn=Fake \
     Worker__Fake__DelayMilliseconds=20 Worker__MaxBatchSize=32 Worker__PrefetchCount=64 \
     ASPNETCORE_URLS=http://127.0.0.1:0 Logging__LogLevel__Default=Warning \
     dotnet src/Embedding.Worker/bin/Release/net10.0/Embedding.Worker.dll >"$TMP/overload-worker.log" 2>&1 &

@@ -2,13 +2,19 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Embedding.Worker;
 
+/// <summary>The model engines a worker serves with.</summary>
 public enum BackendKind
 {
-    /// <summary>Qwen3-Embedding exported to ONNX, run in-process on CPU (the default where there is no GPU).</summary>
+    /// <summary>Qwen3-Embedding exported to ONNX, run in-process (CPU, or a GPU through ONNX Runtime's CUDA provider).</summary>
     Onnx,
     /// <summary>An OpenAI-compatible /v1/embeddings server, e.g. SGLang serving Qwen3-Embedding-4B on a GPU.</summary>
     OpenAI,
-    /// <summary>A FAKE backend that returns hash-derived vectors instantly. For measuring our own overhead only.</summary>
+}
+
+/// <summary>Stand-ins for a model, for tests and benchmarks: never a value of <see cref="WorkerOptions.Backend"/>.</summary>
+public enum StandInKind
+{
+    /// <summary>A FAKE backend that returns hash-derived vectors after a fixed delay. For measuring our own overhead only.</summary>
     Fake,
     /// <summary>A SIMULATED GPU engine following the measured latency model. For measuring batching only.</summary>
     SimulatedGpu,
@@ -23,6 +29,12 @@ public sealed class WorkerOptions
     [Required] public string Model { get; set; } = "qwen3-embedding-tiny-test";
 
     public BackendKind Backend { get; set; } = BackendKind.Onnx;
+
+    /// <summary>Set only by tests and benchmarks: a stand-in answers instead of <see cref="Backend"/>, with a loud warning.</summary>
+    public StandInKind? StandIn { get; set; }
+
+    /// <summary>What computes this worker's vectors, as its traces name it: the stand-in where one is set, else the backend.</summary>
+    public string BackendName => StandIn?.ToString() ?? Backend.ToString();
 
     /// <summary>Batch budget in tokens; padded tokens count when the backend pads (the ONNX backend does).</summary>
     [Range(16, 1_000_000)] public int MaxBatchTokens { get; set; } = 8192;

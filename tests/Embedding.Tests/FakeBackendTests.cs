@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
 using Embedding.Worker;
 using Embedding.Worker.Backends;
 
@@ -24,5 +25,19 @@ public class FakeBackendTests
             Assert.Equal(FakeBackend.VectorFor("b", 16), vectors[1]);
             Assert.Equal(1.0, Math.Sqrt(vectors[0].Sum(x => (double)x * x)), 5);
         }
+    }
+
+    /// <summary>The stand-ins are not values of the production backend setting: a worker told Backend=Fake does not start.</summary>
+    [Fact]
+    public void Stand_ins_are_chosen_apart_from_the_backend()
+    {
+        static WorkerOptions Bind(string key, string value) => new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { [key] = value }).Build()
+            .GetSection(WorkerOptions.SectionName).Get<WorkerOptions>()!;
+
+        Assert.Throws<InvalidOperationException>(() => Bind("Worker:Backend", "Fake"));
+        var standIn = Bind("Worker:StandIn", "Fake");
+        Assert.Equal((StandInKind.Fake, "Fake"), (standIn.StandIn, standIn.BackendName));
+        Assert.Equal((null, "Onnx"), (new WorkerOptions().StandIn, new WorkerOptions().BackendName));
     }
 }

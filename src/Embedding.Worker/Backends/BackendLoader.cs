@@ -24,14 +24,15 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
         var o = options.Value;
         try
         {
-            _backend = o.Backend switch
+            _backend = (o.StandIn, o.Backend) switch
             {
-                BackendKind.Onnx => await LoadOnnxAsync(o, ct),
-                BackendKind.OpenAI => await LoadEngineClientAsync(o, ct),
-                BackendKind.SimulatedGpu => Warn(new SimulatedGpuBackend(o.SimulatedGpu), BackendNumerics.SimulatedGpu,
+                (null, BackendKind.Onnx) => await LoadOnnxAsync(o, ct),
+                (null, BackendKind.OpenAI) => await LoadEngineClientAsync(o, ct),
+                (StandInKind.SimulatedGpu, _) => Warn(new SimulatedGpuBackend(o.SimulatedGpu), BackendNumerics.SimulatedGpu,
                     "SIMULATED GPU backend: timing from a latency model, vectors are hashes. For benchmarks only."),
-                _ => Warn(new FakeBackend(o.Fake), BackendNumerics.Fake,
+                (StandInKind.Fake, _) => Warn(new FakeBackend(o.Fake), BackendNumerics.Fake,
                     "FAKE backend: vectors are hashes of the text, not embeddings. Use it only to measure overhead."),
+                _ => throw new InvalidOperationException($"Worker:Backend {o.Backend} / Worker:StandIn {o.StandIn} is not a backend this worker knows."),
             };
         }
         catch (Exception ex) when (ModelUnavailableException.Explains(ex) || ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException)

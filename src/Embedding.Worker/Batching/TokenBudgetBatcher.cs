@@ -224,7 +224,7 @@ public sealed class TokenBudgetBatcher : BackgroundService
         activity?.SetTag("embedding.batch.size", batch.Count);
         activity?.SetTag("embedding.batch.tokens", tokens);
         activity?.SetTag("embedding.batch.wait_ms", Stopwatch.GetElapsedTime(batch.Min(p => p.EnqueuedAt)).TotalMilliseconds);
-        activity?.SetTag("embedding.backend", _options.Backend.ToString());
+        activity?.SetTag("embedding.backend", _options.BackendName);
         foreach (var p in batch) p.BatchId = id;
         var started = Stopwatch.GetTimestamp();
         try

@@ -81,9 +81,9 @@ public sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
         foreach (var section in new object[] { o, o.Onnx, o.Hub, o.OpenAI, o.Fake, o.SimulatedGpu })
             System.ComponentModel.DataAnnotations.Validator.TryValidateObject(section, new(section), failures, validateAllProperties: true);
         var messages = failures.Select(f => $"Worker: {f.ErrorMessage}").ToList();
-        if (o.Backend == BackendKind.Onnx && string.IsNullOrWhiteSpace(o.Onnx.ModelPath) && string.IsNullOrWhiteSpace(o.Onnx.HubRepository))
+        if (o.StandIn is null && o.Backend == BackendKind.Onnx && string.IsNullOrWhiteSpace(o.Onnx.ModelPath) && string.IsNullOrWhiteSpace(o.Onnx.HubRepository))
             messages.Add("Worker:Onnx:ModelPath or Worker:Onnx:HubRepository is required for the ONNX backend.");
-        if (o.Backend == BackendKind.OpenAI && (o.OpenAI.BaseUrl is null || string.IsNullOrWhiteSpace(o.OpenAI.Model)))
+        if (o.StandIn is null && o.Backend == BackendKind.OpenAI && (o.OpenAI.BaseUrl is null || string.IsNullOrWhiteSpace(o.OpenAI.Model)))
             messages.Add("Worker:OpenAI:BaseUrl and Worker:OpenAI:Model are required for the OpenAI-compatible backend.");
         return messages.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(messages);
     }

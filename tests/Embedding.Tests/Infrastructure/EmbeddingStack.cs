@@ -36,7 +36,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
         {
             ["ConnectionStrings:messaging"] = TestEnvironment.RabbitMq,
             ["Worker:Model"] = Model,
-            ["Worker:Backend"] = backend,
+            [Enum.TryParse<StandInKind>(backend, out _) ? "Worker:StandIn" : "Worker:Backend"] = backend,
             ["Worker:Onnx:ModelPath"] = TestEnvironment.TinyModel,
             ["Worker:Onnx:IntraOpThreads"] = "1",
             ["Worker:Fake:Dimensions"] = "64",
