@@ -41,7 +41,7 @@ public sealed class BatchTests
         await stack.StopOneWorkerAsync();      // lines held by the worker are answered before it stops; the rest wait on the queue
         await stack.RestartApiAsync();         // the runner stops mid-job and resumes from its checkpoint
         // The gap with no worker: the resumed job's lines find no consumer, expire on the queue and are sent again.
-        using (var retries = new MetricTotal(stack.ApiServices, "embedding.batch.retries"))
+        using (var retries = new MetricTotal(stack.ApiServices, "embedding.batch_job.retries"))
             await WaitUntilAsync(async () => retries.Value >= 1 && (await broker.PeekAsync(EmbeddingQueues.ForModel(stack.Model), default))?.Consumers == 0);
         Assert.True(Done(await GetBatchAsync(stack.Client, id)) < 300);
         stack.StartWorker();
@@ -109,7 +109,7 @@ public sealed class BatchTests
         // A tier at zero replicas: each line's message expires on the queue after 2 s and the line is sent again.
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, api: new() { ["Api:Batches:RequestTimeoutSeconds"] = "2" });
         var file = await UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 10).Select(i => Line($"z-{i}", stack.Model, $"cold start {i}"))));
-        using var retries = new MetricTotal(stack.ApiServices, "embedding.batch.retries");
+        using var retries = new MetricTotal(stack.ApiServices, "embedding.batch_job.retries");
         var id = (await CreateBatchAsync(stack.Client, file)).GetProperty("id").GetString()!;
         // Every line has found no worker and been sent again at least once; none is done, none has failed.
         await TestEnvironment.WaitUntilAsync(() => retries.Value >= 10, TimeSpan.FromSeconds(60));
@@ -137,7 +137,7 @@ public sealed class BatchTests
         using var listener = new System.Diagnostics.Metrics.MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Name == "embedding.batch.requests.in_flight" && instrument.Meter.Scope == meters) l.EnableMeasurementEvents(instrument);
+            if (instrument.Name == "embedding.batch_job.requests.in_flight" && instrument.Meter.Scope == meters) l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Exchange(ref peak, Math.Max(Interlocked.Read(ref peak), value)));
         listener.Start();
@@ -162,7 +162,7 @@ public sealed class BatchTests
         await using var second = new EmbeddingStack(backend: "Fake", workers: 0, model: first.Model, api: slow);  // same directory and queue
         long answered = 0;  // lines answered by any runner, counted by the API's own metric
         using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "embedding.batch.requests") l.EnableMeasurementEvents(instrument); };
+        listener.InstrumentPublished = (instrument, l) => { if (instrument.Name == "embedding.batch_job.requests") l.EnableMeasurementEvents(instrument); };
         listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
         {
             foreach (var tag in tags) if (tag.Key == "embedding.model" && Equals(tag.Value, first.Model)) Interlocked.Add(ref answered, value);

@@ -93,7 +93,7 @@ public sealed class TelemetryExportTests
         var file = await BatchTests.UploadAsync(stack.Client, string.Join("\n", Enumerable.Range(0, 3).Select(i => BatchTests.Line($"t-{i}", stack.Model, $"job text {i}"))));
         var job = await BatchTests.CreateBatchAsync(stack.Client, file);
         var jobId = job.GetProperty("id").GetString();
-        await TestEnvironment.WaitUntilAsync(() => collector.Spans.Where(s => s.Name == "batch request" && Equals(s["embedding.batch.job"], jobId))
+        await TestEnvironment.WaitUntilAsync(() => collector.Spans.Where(s => s.Name == "batch request" && Equals(s["embedding.batch_job.id"], jobId))
             .Select(s => s.TraceId).Distinct().Count() == 3, Patience);
 
         // Metrics: per status, per cache level, per tier (queue, batches, backend, cold start, replicas), batch-job progress.
@@ -123,8 +123,8 @@ public sealed class TelemetryExportTests
             ("embedding.worker.replicas", p => Tier(p) && p.Value == 1),
             ("embedding.usage.tokens", p => Tier(p) && p.Value == embedded + secretTokens),
             ("embedding.inputs", p => Tier(p) && p.Value == 8),
-            ("embedding.batch.requests", p => Tier(p) && Equals(p["outcome"], "completed") && p.Value == 3),
-            ("embedding.batch.jobs", p => Equals(p["embedding.batch.status"], "completed") && p.Value == 1),
+            ("embedding.batch_job.requests", p => Tier(p) && Equals(p["outcome"], "completed") && p.Value == 3),
+            ("embedding.batch_jobs", p => Equals(p["embedding.batch_job.status"], "completed") && p.Value == 1),
             ("http.server.request.duration", _ => true),
         };
         string[] Missing() => expected.Where(e => !Has(e.Name, e.Where)).Select(e => e.Name).ToArray();

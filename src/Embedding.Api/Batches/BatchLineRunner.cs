@@ -27,8 +27,8 @@ public sealed class BatchLineRunner(EmbeddingRequestParser parser, EmbeddingServ
         // Each line is a trace of its own (one per job would grow without bound), tagged with its job.
         Activity.Current = null;
         using var activity = ApiMetrics.ActivitySource.StartActivity("batch request");
-        activity?.SetTag("embedding.batch.job", job.Id);
-        activity?.SetTag("embedding.batch.custom_id", customId);
+        activity?.SetTag("embedding.batch_job.id", job.Id);
+        activity?.SetTag("embedding.batch_job.custom_id", customId);
         var (request, error) = parser.Parse(body);
         if (request is not null && job.AllowedModels.Count > 0 && !job.AllowedModels.Any(request.Model.IsCalled))
             error = OpenAIError.ModelNotFound(request.RequestedModel);
