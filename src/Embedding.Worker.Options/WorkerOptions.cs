@@ -199,6 +199,9 @@ public sealed class SimulatedGpuOptions
     /// <summary>False for engines that pack sequences (SGLang); true for padded batches.</summary>
     public bool PadsBatches { get; set; }
 
-    [Range(1, 100_000)] public int Dimensions { get; set; } = 2560;
-    [Range(1, 1_000_000)] public int MaxInputTokens { get; set; } = 32768;
+    /// <summary>Vector length and longest input: the engine's it simulates (<see cref="OpenAIBackendOptions"/>' defaults).</summary>
+    [Range(1, 100_000)] public int Dimensions { get; set; } = Engine.Dimensions;
+    [Range(1, 1_000_000)] public int MaxInputTokens { get; set; } = Engine.MaxInputTokens;
+
+    private static readonly OpenAIBackendOptions Engine = new();
 }
