@@ -68,7 +68,7 @@ public sealed record TierPlan(TierSettings Tier, ModelIdentity Listing, ScalingP
 
     /// <summary>
     /// A CUDA tier's worker: its ONNX export on the tier's GPU, batched as measured on an H200
-    /// (bench/results/cuda-onnx-2026-12-02.md): 8,192 padded tokens a batch reach 52-59k tokens/s (2,048 already ~49k),
+    /// (bench/results/cuda-onnx-2026-12-02.md): 8,192 padded tokens a batch reach 51-58k tokens/s in both runs (2,048: 49k),
     /// up to 256 texts so that short texts fill the budget too, one batch at a time (one Run per GPU). The tier's own
     /// MaxBatchTokens wins.
     /// </summary>
