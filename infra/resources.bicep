@@ -19,6 +19,9 @@ var tiers = map(gpuTiers, name => plan.tiers[name])
 // default (gpuProfileType). Every profile a tier uses exists in the environment.
 var tierProfiles = map(tiers, t => t.acaWorkloadProfile ?? gpuProfileType)
 var gpuProfiles = union([ gpuProfileType ], tierProfiles)
+// What each tier's GPU container runs on its profile's card: the plan for a card with bf16, or without it (a T4: the
+// engine in float32, as Qwen3-Embedding gives NaN in fp16, and the worker and the model list say so).
+var units = map(range(0, length(tiers)), i => plan.acaProfiles[tierProfiles[i]].bf16 ? tiers[i].bf16 : tiers[i].noBf16)
 func profileName(type string) string => contains(type, 'T4') ? 'gpu-t4' : 'gpu-a100'
 func gpuCpu(type string) string => contains(type, 'T4') ? '8' : '24'
 func gpuMemory(type string) string => contains(type, 'T4') ? '56Gi' : '220Gi'
@@ -75,8 +78,8 @@ resource acrPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Model weights live on a file share mounted as the Hugging Face cache: downloaded once, not baked into the
-// image, so a replica scaling from zero loads from storage instead of the internet.
+// Model weights live on a file share, mounted as the engine's Hugging Face cache or where a CUDA worker reads its export
+// (docs/models.md): downloaded or uploaded once, not baked into the image, so a replica scaling from zero loads from storage.
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: 'st${token}'
   location: location
@@ -209,7 +212,7 @@ resource api 'Microsoft.App/containerApps@2025-01-01' = {
             { name: 'Api__Batches__StoragePath', value: '/data/batches' }
             { name: 'Api__Batches__JournalMode', value: 'DELETE' }
           // Each tier's entry in the model list (name, aliases, dimensions), as the AppHost lists it.
-          ], flatten(map(range(0, length(tiers)), i => map(tiers[i].model, m => { name: 'Api__Models__${i}__${m.name}', value: m.value }))))
+          ], flatten(map(range(0, length(tiers)), i => map(units[i].model, m => { name: 'Api__Models__${i}__${m.name}', value: m.value }))))
           resources: { cpu: json('1.0'), memory: '2Gi' }
           probes: [ { type: 'Readiness', httpGet: { path: '/health', port: 8080 } } ]
           volumeMounts: [ { volumeName: 'batches', mountPath: '/data/batches' } ]
@@ -225,7 +228,8 @@ resource api 'Microsoft.App/containerApps@2025-01-01' = {
   dependsOn: [ acrPull ]
 }
 
-// One app per GPU tier: the GPU container is the app's first (and only) container. Min replicas come from the
+// One app per GPU tier: the GPU container is the app's first (and only) container: the scale unit (SGLang + worker,
+// deploy/gpu-worker) or, for a tier that runs its ONNX export on CUDA, the CUDA worker (deploy/cuda-worker), no engine. Min replicas come from the
 // policy (0): an idle tier costs nothing; a KEDA rabbitmq rule on its queue (management API, so messages a worker
 // holds count) brings it back.
 resource workers 'Microsoft.App/containerApps@2025-01-01' = [for (tier, i) in tiers: {
@@ -252,17 +256,15 @@ resource workers 'Microsoft.App/containerApps@2025-01-01' = [for (tier, i) in ti
         {
           name: 'gpu-unit'
           image: gpuWorkerImages[?gpuTiers[i]] ?? placeholderImage
-          // The worker's options from the tier's plan; the engine's command line as the AppHost runs it (without bf16 on
-          // a card that lacks it: Qwen3-Embedding gives NaN in fp16).
-          env: concat(tier.worker, [
-            { name: 'ENGINE_ARGS', value: plan.acaProfiles[tierProfiles[i]].bf16 ? tier.engineArgs.bf16 : tier.engineArgs.noBf16 }
+          // The worker's options from the tier's plan for its card; an engine's command line as the AppHost runs it.
+          env: concat(units[i].worker, contains(units[i], 'engineArgs') ? [ { name: 'ENGINE_ARGS', value: units[i].engineArgs } ] : [], [
             { name: 'ConnectionStrings__messaging', secretRef: 'messaging' }
           ])
           resources: { cpu: json(gpuCpu(tierProfiles[i])), memory: gpuMemory(tierProfiles[i]) }
-          volumeMounts: [ { volumeName: 'models', mountPath: '/root/.cache/huggingface' } ]
+          volumeMounts: [ { volumeName: 'models', mountPath: tier.modelMount } ]
           probes: [
-            // The worker answers /health only once its engine does: readiness is the engine's, and so is the startup
-            // budget (weights download plus CUDA-graph capture).
+            // The worker answers /health only once its model is loaded, or its engine answers: readiness is the engine's,
+            // and so is the startup budget (weights download plus CUDA-graph capture); a CUDA worker's is its tier's StartupSeconds.
             { type: 'Startup', httpGet: { path: '/health', port: 8080 }, periodSeconds: tier.startupProbe.periodSeconds, failureThreshold: tier.startupProbe.failureThreshold, timeoutSeconds: tier.startupProbe.timeoutSeconds }
             { type: 'Readiness', httpGet: { path: '/health', port: 8080 }, periodSeconds: 10, timeoutSeconds: plan.probeTimeoutSeconds }
           ]

@@ -36,7 +36,7 @@ public static class WorkerResourceExtensions
             .WithEntrypoint("python3")
             .WithArgs(["-m", "sglang.launch_server", .. engine.Args])
             .WithContainerRuntimeArgs("--gpus=all", "--ipc=host")
-            .WithVolume("huggingface-cache", "/root/.cache/huggingface")
+            .WithVolume("huggingface-cache", SglangEngine.CacheMount)
             .WithHttpEndpoint(targetPort: SglangEngine.Port, name: "http")
             .WithHealthProbe("/health", engine.ProbeTiming)
             .WithAnnotation(new GpuAnnotation(engine.GpuProduct));
@@ -51,9 +51,15 @@ public static class WorkerResourceExtensions
             .WithEnvironment(ConfigurationKeys.EnvironmentName(ConfigurationKeys.Key<WorkerOptions>(WorkerOptions.SectionName, o => o.OpenAI.BaseUrl)), engine.GetEndpoint("http"))
             .WaitFor(engine);
 
-    /// <summary>The plan's options as the worker's environment, its volumes, and the hub's own variables (mirror, token) for hub models.</summary>
+    /// <summary>
+    /// The plan's options as the worker's environment, its volumes, the hub's own variables (mirror, token) for hub models,
+    /// and for a worker on a GPU, the GPU and its image (for publishing; run here, the project itself, built with
+    /// -p:OnnxRuntimeGpu=true).
+    /// </summary>
     private static IResourceBuilder<ProjectResource> WithWorkerPlan(this IResourceBuilder<ProjectResource> project, WorkerPlan plan)
     {
+        if (plan.Gpu is { } gpu) project.WithAnnotation(gpu);
+        if (plan.Image is { } image) project.WithAnnotation(new PublishedImageAnnotation(image));
         foreach (var (key, value) in plan.Settings) project.WithEnvironment(ConfigurationKeys.EnvironmentName(key), value);
         foreach (var volume in plan.Volumes)
             project.WithAnnotation(new ContainerMountAnnotation(volume.Name, volume.Target, ContainerMountType.Volume, volume.ReadOnly));

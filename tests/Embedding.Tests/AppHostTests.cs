@@ -128,7 +128,7 @@ public sealed class AppHostTests
             Assert.Equal("bfloat16", args[args.IndexOf("--dtype") + 1]);
             // The one description of the engine's command line, which infra/tier-plan.json carries to Azure's scale unit.
             Assert.Equal(new[] { "-m", "sglang.launch_server" }, args.Take(2));
-            Assert.Equal(plan["tiers"]![model.Replace("Qwen/Qwen3-Embedding-", "qwen3-embedding-").ToLowerInvariant()]!["engineArgs"]!["bf16"]!.GetValue<string>(),
+            Assert.Equal(plan["tiers"]![model.Replace("Qwen/Qwen3-Embedding-", "qwen3-embedding-").ToLowerInvariant()]!["bf16"]!["engineArgs"]!.GetValue<string>(),
                          string.Join(' ', args.Skip(2)));
             Assert.Equal(30000, engine["bindings"]!["http"]!["targetPort"]!.GetValue<int>());
 
@@ -139,12 +139,17 @@ public sealed class AppHostTests
             Assert.Equal(dims.ToString(), env["Worker__OpenAI__Dimensions"]!.GetValue<string>());
             // The scale unit's worker gets the same options (its engine at 127.0.0.1 in the same container, not a binding).
             var unit = plan["tiers"]!.AsObject().Single(t => t.Value!["app"]!.GetValue<string>() == $"worker-qwen3-embedding-{tier}").Value!;
-            foreach (var pair in unit["worker"]!.AsArray().Where(p => p!["name"]!.GetValue<string>() != "Worker__OpenAI__BaseUrl"))
+            foreach (var pair in unit["bf16"]!["worker"]!.AsArray().Where(p => p!["name"]!.GetValue<string>() != "Worker__OpenAI__BaseUrl"))
                 Assert.Equal(pair!["value"]!.GetValue<string>(), env[pair["name"]!.GetValue<string>()]!.GetValue<string>());
         }
+        // The CUDA tier: a worker with its ONNX export on CUDA, no engine.
+        var cuda = resources["worker-qwen3-embedding-4b-cuda"]!["env"]!;
+        Assert.Equal(("Onnx", "Cuda"), (cuda["Worker__Backend"]!.GetValue<string>(), cuda["Worker__Onnx__Device"]!.GetValue<string>()));
+        Assert.Null(resources["sglang-qwen3-embedding-4b-cuda"]);
         var api = resources["api"]!["env"]!;
-        var served = Enumerable.Range(0, 5).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();
-        Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-tiny-test-int8", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b"], served);
+        var served = Enumerable.Range(0, 6).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();
+        Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-tiny-test-int8", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b", "qwen3-embedding-4b-cuda"], served);
+        Assert.Equal("onnx:qwen3-embedding-4b-cuda/model.onnx", api["Api__Models__5__Numerics"]!.GetValue<string>());
         Assert.Equal("Qwen/Qwen3-Embedding-4B", api["Api__Models__3__Aliases__0"]!.GetValue<string>());
     }
 

@@ -40,9 +40,14 @@ public sealed class AzureContainerAppsTests
         var properties = worker["properties"]!;
         // Each tier's profile, by its GPU type: T4 profiles run the engine in float32 (no bf16).
         Assert.Contains("variables('tierProfiles')[copyIndex()]", properties["workloadProfileName"]!.GetValue<string>());
-        // The worker's options and the engine's command line are the tier's plan; without bf16 (a T4) its float32 variant.
+        // The worker's options and the engine's command line are the tier's plan for its card (without bf16, a T4: its
+        // float32 plan); an engine's command line only where the plan has an engine (not a CUDA tier's).
         var unitEnv = properties["template"]!["containers"]![0]!["env"]!.GetValue<string>();
-        foreach (var expected in new[] { ".worker", "'ENGINE_ARGS'", ".engineArgs.bf16", ".engineArgs.noBf16", "acaProfiles" }) Assert.Contains(expected, unitEnv);
+        foreach (var expected in new[] { "variables('units')[copyIndex()].worker", "'ENGINE_ARGS'", "contains(variables('units')[copyIndex()], 'engineArgs')" })
+            Assert.Contains(expected, unitEnv);
+        var units = template["variables"]!["units"]!.GetValue<string>();
+        foreach (var expected in new[] { "acaProfiles", "variables('tierProfiles')", ".bf16", ".noBf16" }) Assert.Contains(expected, units);
+        Assert.Equal("[variables('tiers')[copyIndex()].modelMount]", properties["template"]!["containers"]![0]!["volumeMounts"]![0]!["mountPath"]!.GetValue<string>());
         var app = properties["template"]!;
         Assert.Single(app["containers"]!.AsArray());  // one GPU container per app, and it is the first
         Assert.True(app["terminationGracePeriodSeconds"]!.GetValue<int>() >= 60, "scale-in must leave time to drain");
@@ -69,14 +74,34 @@ public sealed class AzureContainerAppsTests
         Assert.Contains("createObject('name', 'Api__Batches__JournalMode', 'value', 'DELETE')", env);
 
         // Each tier's model-list entry as the AppHost lists it, aliases included (Qwen/Qwen3-Embedding-4B is not a 404 on Azure).
-        Assert.Contains("variables('tiers')[lambdaVariables('i')].model", env);
+        Assert.Contains("variables('units')[lambdaVariables('i')].model", env);
 
         // The values behind those expressions are the AppHost's tier plan (infra/tier-plan.json), inlined at compile time.
-        var plan = template["variables"]!.AsObject().Select(v => v.Value).OfType<JsonObject>().Single(v => v.ContainsKey("tiers"))["tiers"]!["qwen3-embedding-4b"]!;
-        Assert.Contains(plan["model"]!.AsArray(), m => m!["name"]!.GetValue<string>() == "Aliases__0" && m["value"]!.GetValue<string>() == "Qwen/Qwen3-Embedding-4B");
+        var tiers = template["variables"]!.AsObject().Select(v => v.Value).OfType<JsonObject>().Single(v => v.ContainsKey("tiers"))["tiers"]!;
+        var plan = tiers["qwen3-embedding-4b"]!;
+        Assert.Contains(plan["bf16"]!["model"]!.AsArray(), m => m!["name"]!.GetValue<string>() == "Aliases__0" && m["value"]!.GetValue<string>() == "Qwen/Qwen3-Embedding-4B");
         Assert.Equal(0, plan["scaling"]!["MinReplicas"]!.GetValue<int>());  // the 4B tier scales to zero
         Assert.Equal(300, plan["scaling"]!["CooldownSeconds"]!.GetValue<int>());
-        Assert.Contains("--chunked-prefill-size", plan["engineArgs"]!["bf16"]!.GetValue<string>());
+        Assert.Equal("/root/.cache/huggingface", plan["modelMount"]!.GetValue<string>());
+        // Each card's engine, worker and listing agree on the dtype: bf16 where it has it, else float32 (not bfloat16 vectors).
+        foreach (var (unit, dtype) in new[] { ("bf16", "bfloat16"), ("noBf16", "float32") })
+        {
+            Assert.Contains("--chunked-prefill-size", plan[unit]!["engineArgs"]!.GetValue<string>());
+            Assert.Contains($"--dtype {dtype} ", plan[unit]!["engineArgs"]!.GetValue<string>());
+            Assert.Equal(dtype, Pair(plan[unit]!["worker"]!, "Worker__OpenAI__Dtype"));
+            Assert.Equal($"engine:Qwen/Qwen3-Embedding-4B:{dtype}", Pair(plan[unit]!["model"]!, "Numerics"));
+        }
+        // The CUDA tier: its worker on the GPU profile with its export from the models share, no engine, either card.
+        var cuda = tiers["qwen3-embedding-4b-cuda"]!;
+        Assert.Equal("/models", cuda["modelMount"]!.GetValue<string>());
+        foreach (var unit in new[] { cuda["bf16"]!, cuda["noBf16"]! })
+        {
+            Assert.Null(unit["engineArgs"]);
+            Assert.Equal(("Onnx", "Cuda"), (Pair(unit["worker"]!, "Worker__Backend"), Pair(unit["worker"]!, "Worker__Onnx__Device")));
+            Assert.Equal("/models/qwen3-embedding-4b-cuda", Pair(unit["worker"]!, "Worker__Onnx__ModelPath"));
+            Assert.Equal("onnx:qwen3-embedding-4b-cuda/model.onnx", Pair(unit["model"]!, "Numerics"));
+        }
+        Assert.True(cuda["startupProbe"]!["periodSeconds"]!.GetValue<int>() * cuda["startupProbe"]!["failureThreshold"]!.GetValue<int>() >= cuda["scaling"]!["StartupSeconds"]!.GetValue<int>());
         var startup = plan["startupProbe"]!;
         Assert.True(startup["periodSeconds"]!.GetValue<int>() <= 240 && startup["failureThreshold"]!.GetValue<int>() <= 10, "Container Apps' probe limits");
         Assert.True(startup["periodSeconds"]!.GetValue<int>() * startup["failureThreshold"]!.GetValue<int>() >= new Embedding.AppHost.GpuSettings().StartupBudgetSeconds);
@@ -116,7 +141,7 @@ public sealed class AzureContainerAppsTests
             await File.WriteAllTextAsync(python, $"#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > {log}\n");
             File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             var plan = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(TestEnvironment.RepoRoot, "infra", "tier-plan.json")))!;
-            var engineArgs = plan["tiers"]!["qwen3-embedding-4b"]!["engineArgs"]!["bf16"]!.GetValue<string>();
+            var engineArgs = plan["tiers"]!["qwen3-embedding-4b"]!["bf16"]!["engineArgs"]!.GetValue<string>();
 
             var start = new ProcessStartInfo("bash", [Path.Combine(TestEnvironment.RepoRoot, "deploy", "gpu-worker", "entrypoint.sh")])
             { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -163,6 +188,10 @@ public sealed class AzureContainerAppsTests
         Assert.True(errors.Trim().Length == 0, "bicep build warned:\n" + errors);
         return JsonNode.Parse(await output)!;
     }
+
+    /// <summary>The value of <paramref name="name"/> in a list of Container Apps name/value pairs.</summary>
+    private static string Pair(JsonNode pairs, string name) =>
+        pairs.AsArray().Single(p => p!["name"]!.GetValue<string>() == name)!["value"]!.GetValue<string>();
 
     private static IEnumerable<JsonNode> Resources(JsonNode template) => template["resources"] switch
     {

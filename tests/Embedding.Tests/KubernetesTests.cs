@@ -109,9 +109,25 @@ public sealed class KubernetesTests
             Assert.Null(Find(objects, "Deployment", $"sglang-{tier}", required: false));
         }
 
+        // The CUDA tier: its worker alone in the pod, holding the GPU itself (the tier's card, one GPU), from the CUDA
+        // worker image, its export from the models claim; no engine.
+        var cudaPod = Find(objects, "Deployment", "worker-qwen3-embedding-4b-cuda")["spec"]!["template"]!["spec"]!;
+        var cudaWorker = cudaPod["containers"]!.AsArray().Single()!;
+        Assert.Equal("ghcr.io/your-org/embedding-cuda-worker:latest", cudaWorker["image"]!.GetValue<string>());
+        Assert.Equal("1", cudaWorker["resources"]!["limits"]!["nvidia.com/gpu"]!.ToString());
+        Assert.Equal("NVIDIA-H100-80GB-HBM3", cudaPod["nodeSelector"]!["nvidia.com/gpu.product"]!.GetValue<string>());
+        Assert.Contains(cudaPod["tolerations"]!.AsArray(), t => t!["key"]!.GetValue<string>() == "nvidia.com/gpu");
+        var cudaEnv = cudaWorker["env"]!.AsArray().ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["value"]?.GetValue<string>());
+        Assert.Equal(("Onnx", "Cuda", "256"), (cudaEnv["Worker__Backend"], cudaEnv["Worker__Onnx__Device"], cudaEnv["Worker__MaxBatchSize"]));
+        Assert.Equal("/models/qwen3-embedding-4b-cuda", cudaEnv["Worker__Onnx__ModelPath"]);
+        Assert.Contains(cudaWorker["volumeMounts"]!.AsArray(), m => m!["name"]!.GetValue<string>() == "models" && m["mountPath"]!.GetValue<string>() == "/models");
+        Assert.Contains(cudaPod["volumes"]!.AsArray(), v => v!["persistentVolumeClaim"]?["claimName"]?.GetValue<string>() == "models");
+        Assert.Null(Find(objects, "Deployment", "sglang-qwen3-embedding-4b-cuda", required: false));
+
         // The CPU tier runs without a GPU; the API and the infrastructure are ordinary services.
         var cpuPod = Find(objects, "Deployment", "worker-qwen3-embedding-tiny-test")["spec"]!["template"]!["spec"]!;
         Assert.Null(cpuPod["nodeSelector"]);
+        Assert.Equal("ghcr.io/your-org/embedding-worker:latest", cpuPod["containers"]![0]!["image"]!.GetValue<string>());
         Assert.Equal("LoadBalancer", Find(objects, "Service", "api")["spec"]!["type"]!.GetValue<string>());
         var scrape = Find(objects, "Deployment", "api")["spec"]!["template"]!["metadata"]!["annotations"]!;
         Assert.Equal("true", scrape["prometheus.io/scrape"]!.GetValue<string>());
@@ -225,7 +241,7 @@ public sealed class KubernetesTests
     {
         var embedding = new ConfigurationBuilder().AddJsonFile(Path.Combine(TestEnvironment.RepoRoot, "src", "Embedding.AppHost", "appsettings.json"))
             .Build().GetSection("Embedding").Get<Embedding.AppHost.EmbeddingSettings>()!;
-        Assert.Equal(5, embedding.Tiers.Count);
+        Assert.Equal(6, embedding.Tiers.Count);
         return embedding.Tiers.Select(t => (t.ResourceName, $"embed-{t.Name}", embedding.Scaling.For(t.Scaling)));
     }
 

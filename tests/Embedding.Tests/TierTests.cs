@@ -127,6 +127,22 @@ public sealed class TierTests
         Assert.Equal(settings.Scaling.For(tier.Scaling).StartupSeconds, plan.Scaling.StartupSeconds);
         Assert.Equal(plan.Worker.Settings, (plan.Worker with { Options = worker }).Settings);
 
+        if (onGpu && tier.IsCudaTier)
+        {
+            // Its ONNX export on the pod's GPU, in the worker itself: no engine, the CUDA image, batches as measured on an H200.
+            Assert.Null(plan.Engine);
+            Assert.Equal((BackendKind.Onnx, OnnxDevice.Cuda, 0), (worker.Backend, worker.Onnx.Device, worker.Onnx.DeviceId));
+            Assert.Equal((256, 1), (worker.MaxBatchSize, worker.MaxConcurrentBatches));
+            Assert.Equal(tier.GpuType?.KubernetesProduct, plan.Worker.Gpu!.Product);
+            Assert.Equal(TierPlan.CudaWorkerImage, plan.Worker.Image);
+            // The identity its workers answer with, so that no other backend's vectors answer for it from the cache.
+            var directory = mode == PlanMode.Run ? Path.GetFullPath(tier.OnnxModelPath!, "/apphost") : "/models/" + Path.GetFileName(tier.OnnxModelPath);
+            Assert.Equal(directory, worker.Onnx.ModelPath);
+            Assert.Equal($"onnx:{Path.GetFileName(tier.OnnxModelPath)}/{tier.OnnxFile}", plan.Listing.Numerics);
+            Assert.Equal(BackendNumerics.Onnx(worker.Onnx, directory, tier.OnnxFile!), plan.Listing.Numerics);
+            Assert.Equal(mode == PlanMode.Publish, plan.Worker.Volumes.Any(v => v is { Target: "/models", ReadOnly: true }));
+            return;
+        }
         if (onGpu)
         {
             Assert.Equal(BackendKind.OpenAI, worker.Backend);
@@ -151,7 +167,8 @@ public sealed class TierTests
         }
         Assert.Null(plan.Engine);
         Assert.Null(plan.Standby);
-        Assert.Equal(BackendKind.Onnx, worker.Backend);
+        Assert.Null(plan.Worker.Gpu);
+        Assert.Equal((BackendKind.Onnx, OnnxDevice.Cpu), (worker.Backend, worker.Onnx.Device));
         Assert.Null(plan.Listing.Numerics);  // learned from the workers' answers (the file they run is resolved at load)
         var model = tier.CpuModel!;
         Assert.Equal(model.OnnxFile, worker.Onnx.OnnxFile);
@@ -204,6 +221,52 @@ public sealed class TierTests
         plan.Worker.Options.Onnx.IntraOpThreads = 3;
         Assert.Contains(new KeyValuePair<string, string>("Worker:Onnx:IntraOpThreads", "3"), plan.Worker.Settings);
         Assert.Equal("Worker:OpenAI:BaseUrl", ConfigurationKeys.Key<WorkerOptions>(WorkerOptions.SectionName, o => o.OpenAI.BaseUrl));
+    }
+
+    /// <summary>
+    /// A tier whose ONNX export runs on CUDA is a GPU tier: served where the GPU is switched on (its GPU form is made for
+    /// the CUDA provider, so not on CPU where it is off), and its standby needs a CPU export of its own.
+    /// </summary>
+    [Fact]
+    public void A_cuda_tier_is_served_only_where_the_gpu_is_on()
+    {
+        var settings = AppHostSettings();
+        var tier = settings.Tiers.Single(t => t.IsCudaTier);
+        Assert.True(tier.IsGpuTier);
+        Assert.DoesNotContain(tier, settings.ServedTiers());
+        settings.Gpu.Enabled = true;
+        Assert.Contains(tier, settings.ServedTiers());
+        Assert.True(settings.RunsOnGpu(tier));
+
+        var off = Assert.Throws<InvalidOperationException>(() => TierPlan.For(tier, settings, onGpu: false, PlanMode.Run, "/apphost"));
+        Assert.Contains("Embedding:Gpu:Enabled", off.Message);
+        tier.Standby = new StandbySettings();
+        Assert.Throws<InvalidOperationException>(() => TierPlan.For(tier, settings, onGpu: true, PlanMode.Publish, "/apphost"));
+        tier.Standby = new StandbySettings { HubRepository = "example/qwen3-embedding-4b-onnx" };
+        var standby = Bound(TierPlan.For(tier, settings, onGpu: true, PlanMode.Publish, "/apphost").Standby!);
+        Assert.Equal((BackendKind.Onnx, OnnxDevice.Cpu, -1), (standby.Backend, standby.Onnx.Device, standby.ConsumerPriority));
+
+        // Device is an ONNX tier's: an SGLang tier's engine has its own GPU.
+        settings.Tiers.Add(new TierSettings { Name = "sglang-on-cuda", Backend = TierBackend.SGLang, Device = OnnxDevice.Cuda });
+        Assert.Contains("Device", Assert.Throws<InvalidOperationException>(() => settings.Validated()).Message);
+    }
+
+    /// <summary>On a card without bf16 (a T4) the engine runs float32, and the worker and the listing say so: its vectors are not bf16's.</summary>
+    [Fact]
+    public void Without_bf16_the_engine_worker_and_listing_all_say_float32()
+    {
+        var settings = AppHostSettings();
+        var tier = settings.Tiers.Single(t => t.Name == "qwen3-embedding-4b");
+        foreach (var (bf16, dtype) in new[] { (true, "bfloat16"), (false, "float32") })
+        {
+            var plan = TierPlan.For(tier, settings, onGpu: true, PlanMode.Publish, "/apphost", bf16);
+            var args = plan.Engine!.Args.ToList();
+            Assert.Equal(dtype, args[args.IndexOf("--dtype") + 1]);
+            Assert.Equal(dtype, Bound(plan.Worker).OpenAI.Dtype);
+            Assert.Equal($"engine:{tier.EngineModel}:{dtype}", plan.Listing.Numerics);
+        }
+        tier.Gpu = "T4";  // the tier's own card decides where the caller does not
+        Assert.Equal("engine:Qwen/Qwen3-Embedding-4B:float32", TierPlan.For(tier, settings, onGpu: true, PlanMode.Publish, "/apphost").Listing.Numerics);
     }
 
     [Fact]

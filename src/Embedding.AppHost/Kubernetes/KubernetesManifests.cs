@@ -152,8 +152,8 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
         if (member.Annotations.OfType<GpuAnnotation>().Any())
         {
             container.Resources = new V1ResourceRequirements { Limits = new Dictionary<string, ResourceQuantity> { ["nvidia.com/gpu"] = new("1") } };
-            // What `--ipc=host` gives the engine under docker: a large /dev/shm for its worker processes.
-            container.VolumeMounts = [new V1VolumeMount { MountPath = "/dev/shm", Name = SharedMemory }];
+            // What `--ipc=host` gives the engine under docker: a large /dev/shm for its worker processes (a CUDA worker is one process).
+            if (member is ContainerResource) container.VolumeMounts = [new V1VolumeMount { MountPath = "/dev/shm", Name = SharedMemory }];
         }
 
         if (member.TryGetContainerMounts(out var mounts))
@@ -173,7 +173,8 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
     {
         if (resource is ProjectResource project)
         {
-            var name = Path.GetFileNameWithoutExtension(project.GetProjectMetadata().ProjectPath).ToLowerInvariant().Replace('.', '-');
+            var name = resource.Annotations.OfType<PublishedImageAnnotation>().LastOrDefault()?.Name
+                ?? Path.GetFileNameWithoutExtension(project.GetProjectMetadata().ProjectPath).ToLowerInvariant().Replace('.', '-');
             return $"{settings.Registry}/{name}:{settings.ImageTag}";
         }
         return resource.TryGetContainerImageName(out var image) ? image : throw new InvalidOperationException($"{resource.Name} has no image");

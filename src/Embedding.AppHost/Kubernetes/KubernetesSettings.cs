@@ -1,6 +1,9 @@
 namespace Embedding.AppHost.Kubernetes;
 
-/// <summary>Where published images live: projects become images named after them (Embedding.Api -> embedding-api).</summary>
+/// <summary>
+/// Where published images live: projects become images named after them (Embedding.Api -> embedding-api), a CUDA tier's
+/// worker the CUDA worker image (embedding-cuda-worker, deploy/cuda-worker/Dockerfile).
+/// </summary>
 public sealed class KubernetesSettings
 {
     public string Registry { get; set; } = "ghcr.io/your-org";

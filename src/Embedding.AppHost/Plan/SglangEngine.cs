@@ -23,8 +23,11 @@ public sealed record SglangEngine(string Image, string Tag, IReadOnlyList<string
     /// <summary>How Kubernetes probes the engine, and the worker beside it (ready once the engine is).</summary>
     public ProbeTiming ProbeTiming => new(ProbePeriodSeconds, ProbeTimeoutSeconds, StartupBudgetSeconds);
 
-    public static SglangEngine For(TierSettings tier, GpuSettings gpu) =>
-        new(gpu.Image, gpu.Tag, Arguments(tier, gpu, bf16: tier.GpuType?.Bf16 ?? true), tier.GpuType?.KubernetesProduct, gpu.StartupBudgetSeconds);
+    /// <summary>Where SGLang keeps the weights it downloads: a volume, so they survive restarts and scale-to-zero.</summary>
+    public const string CacheMount = "/root/.cache/huggingface";
+
+    public static SglangEngine For(TierSettings tier, GpuSettings gpu, bool bf16) =>
+        new(gpu.Image, gpu.Tag, Arguments(tier, gpu, bf16), tier.GpuType?.KubernetesProduct, gpu.StartupBudgetSeconds);
 
     /// <summary>`python3 -m sglang.launch_server` with these, for <paramref name="tier"/>'s model on a card with or without bf16.</summary>
     public static IReadOnlyList<string> Arguments(TierSettings tier, GpuSettings gpu, bool bf16) =>
@@ -39,11 +42,8 @@ public sealed record SglangEngine(string Image, string Tag, IReadOnlyList<string
         "--chunked-prefill-size", gpu.ChunkedPrefillSize.ToString(CultureInfo.InvariantCulture),
     ];
 
-    /// <summary>The dtype the engine runs <paramref name="tier"/>'s model in, on the tier's card.</summary>
-    public static string Dtype(TierSettings tier, GpuSettings gpu) => Dtype(gpu, bf16: tier.GpuType?.Bf16 ?? true);
-
-    /// <summary>Qwen3-Embedding returns NaN in fp16: without bf16, float32.</summary>
-    private static string Dtype(GpuSettings gpu, bool bf16) => bf16 ? gpu.Dtype : "float32";
+    /// <summary>The dtype the engine runs in on a card with or without bf16: Qwen3-Embedding returns NaN in fp16, so without bf16, float32.</summary>
+    public static string Dtype(GpuSettings gpu, bool bf16) => bf16 ? gpu.Dtype : "float32";
 
     /// <summary>The engine's context length: the tier's, else the worker's default, so both sides count the same limit.</summary>
     public static int ContextLength(TierSettings tier) => tier.ContextLength ?? new Embedding.Worker.OpenAIBackendOptions().ContextLength;

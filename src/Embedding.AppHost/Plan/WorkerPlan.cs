@@ -1,9 +1,14 @@
+using Embedding.AppHost.Kubernetes;
 using Embedding.Worker;
 
 namespace Embedding.AppHost;
 
-/// <summary>One kind of worker of a tier: its options (the "Worker" section), the volumes its model needs, its replicas.</summary>
-public sealed record WorkerPlan(WorkerOptions Options, IReadOnlyList<ModelVolume> Volumes, bool FromHub, PlanMode Mode, int Replicas = 1)
+/// <summary>
+/// One kind of worker of a tier: its options (the "Worker" section), the volumes its model needs, its replicas; and for
+/// a worker that runs its model on a GPU itself, the GPU it needs and the image built for it (published as that image).
+/// </summary>
+public sealed record WorkerPlan(WorkerOptions Options, IReadOnlyList<ModelVolume> Volumes, bool FromHub, PlanMode Mode, int Replicas = 1,
+                                GpuAnnotation? Gpu = null, string? Image = null)
 {
     /// <summary>
     /// The options as configuration keys ("Worker:OpenAI:Model"): those that differ from the worker's defaults, and always

@@ -27,19 +27,24 @@ public sealed class EmbeddingSettings
     public List<TierSettings> Tiers { get; set; } = [];
 
     /// <summary>
-    /// The tiers this run serves: CPU tiers always; GPU tiers where a GPU is switched on, or on CPU where they have an
-    /// ONNX export of their model (the same name then answers with the same model, slower).
+    /// The tiers this run serves: CPU tiers always; GPU tiers where a GPU is switched on, or on CPU where they have a CPU
+    /// export of their model (<see cref="TierSettings.CpuModel"/>: the same name then answers with the same model, slower).
     /// </summary>
     public IEnumerable<TierSettings> ServedTiers() => Tiers.Where(t => !t.IsGpuTier || Gpu.Enabled || t.CpuModel is not null);
 
-    /// <summary>Fails at start on what would otherwise fail later: a tier naming a GPU type nobody knows.</summary>
+    /// <summary>Fails at start on what would otherwise fail later: a tier naming a GPU type nobody knows, or a device its backend has not.</summary>
     public EmbeddingSettings Validated()
     {
-        foreach (var tier in Tiers) _ = tier.GpuType;  // throws with the known names
+        foreach (var tier in Tiers)
+        {
+            _ = tier.GpuType;  // throws with the known names
+            if (tier.Backend != TierBackend.Onnx && tier.Device != Embedding.Worker.OnnxDevice.Cpu)
+                throw new InvalidOperationException($"Tier '{tier.Name}': Device is where an ONNX tier's model runs; an {tier.Backend} tier's engine has its own GPU.");
+        }
         return this;
     }
 
-    /// <summary>Whether <paramref name="tier"/> runs on its GPU engine in this run (else on CPU).</summary>
+    /// <summary>Whether <paramref name="tier"/> runs on its GPU (its engine, or CUDA) in this run (else on CPU).</summary>
     public bool RunsOnGpu(TierSettings tier) => tier.IsGpuTier && Gpu.Enabled;
 
     /// <summary>The plan of every served tier, in the order the API lists them.</summary>
