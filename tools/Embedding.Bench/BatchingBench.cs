@@ -8,9 +8,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 /// <summary>
-/// The worker's real TokenBudgetBatcher under open-loop load (Poisson arrivals, fixed seed) against the
-/// SIMULATED GPU backend (latency model of Qwen3-Embedding-4B on an H100). Reports tokens/s as a share of
-/// the engine's peak, and latency against the engine's floor.
+/// The worker's real TokenBudgetBatcher under open-loop load (Poisson arrivals, fixed seed) against an engine: the
+/// SIMULATED GPU backend (latency model of Qwen3-Embedding-4B on an H100) here, the CUDA ONNX backend in
+/// bench/gpu/OnnxCudaBench. Reports tokens/s as a share of the engine's peak, and latency against the engine's floor.
 /// </summary>
 public static class BatchingBench
 {
@@ -18,9 +18,23 @@ public static class BatchingBench
     public sealed record Result(Scenario Scenario, WorkerOptions Options, int Requests, double TokensPerSecond, double PeakShare,
                                 double P50Ms, double P99Ms, double MeanBatch, double FloorMs);
 
-    public static async Task<Result> RunAsync(Scenario scenario, WorkerOptions options, SimulatedGpuOptions gpu)
+    /// <summary>Against the SIMULATED GPU: its peak and its floor for one text of the scenario's length come from its model.</summary>
+    public static Task<Result> RunAsync(Scenario scenario, WorkerOptions options, SimulatedGpuOptions gpu)
     {
-        var backend = new CountingBackend(new SimulatedGpuBackend(gpu));
+        var typical = new TokenizedText("x", [], scenario.Length(new Random(1)));
+        var floorMs = new SimulatedGpuBackend(gpu).ForwardSeconds([typical]) * 1000;
+        return RunAsync(scenario, options, new SimulatedGpuBackend(gpu), length => new TokenizedText("", [], length), gpu.PeakTokensPerSecond, floorMs);
+    }
+
+    /// <summary>
+    /// Against any engine. <paramref name="text"/> makes a request's text of a given token count (an engine that reads
+    /// the ids needs real ones); <paramref name="peakTokensPerSecond"/> and <paramref name="floorMs"/> are the engine's
+    /// own, which the caller measures.
+    /// </summary>
+    public static async Task<Result> RunAsync(Scenario scenario, WorkerOptions options, IEmbeddingBackend engine, Func<int, TokenizedText> text,
+                                              double peakTokensPerSecond, double floorMs)
+    {
+        var backend = new CountingBackend(engine);
         var meters = new BenchMeterFactory();
         var batcher = new TokenBudgetBatcher(backend, Options.Create(options), new WorkerMetrics(meters, Options.Create(options)), NullLogger<TokenBudgetBatcher>.Instance);
         await batcher.StartAsync(CancellationToken.None);
@@ -38,11 +52,11 @@ public static class BatchingBench
             while (clock.Elapsed.TotalSeconds < next) Thread.SpinWait(20);
             var length = scenario.Length(random);
             tokens += length;
-            var text = new TokenizedText($"t{pending.Count}", [], length);
+            var request = text(length);
             var sent = clock.Elapsed.TotalSeconds;
             pending.Add(Task.Run(async () =>
             {
-                await batcher.EmbedAsync([text], CancellationToken.None);
+                await batcher.EmbedAsync([request], CancellationToken.None);
                 var ms = (clock.Elapsed.TotalSeconds - sent) * 1000;
                 lock (latencies) latencies.Add(ms);
             }));
@@ -54,10 +68,8 @@ public static class BatchingBench
 
         latencies.Sort();
         var tokensPerSecond = tokens / elapsed;
-        var typical = new TokenizedText("x", [], scenario.Length(new Random(1)));
-        var floor = new SimulatedGpuBackend(gpu).ForwardSeconds([typical]) * 1000;
-        return new Result(scenario, options, latencies.Count, tokensPerSecond, tokensPerSecond / gpu.PeakTokensPerSecond,
-            latencies[latencies.Count / 2], latencies[(int)(latencies.Count * 0.99)], backend.MeanBatch, floor);
+        return new Result(scenario, options, latencies.Count, tokensPerSecond, tokensPerSecond / peakTokensPerSecond,
+            latencies[latencies.Count / 2], latencies[(int)(latencies.Count * 0.99)], backend.MeanBatch, floorMs);
     }
 
     public static string Table(IEnumerable<Result> results)
