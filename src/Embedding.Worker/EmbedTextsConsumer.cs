@@ -13,7 +13,7 @@ namespace Embedding.Worker;
 /// that dies mid-batch leaves the message on the queue for another worker, and a worker told to stop
 /// finishes what it holds first.
 /// </summary>
-public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, BackendLoader loader, TokenBudgetBatcher batcher, IOptions<WorkerOptions> options)
+public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBatcher batcher, IOptions<WorkerOptions> options)
     : IConsumer<EmbedTexts>
 {
     public async Task Consume(ConsumeContext<EmbedTexts> context)
@@ -75,6 +75,6 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, BackendLoader 
             return;
         }
         await context.RespondAsync(new TextsEmbedded(
-            backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray(), loader.Numerics));
+            backend.Dimensions, VectorMath.Pack(vectors, backend.Dimensions), tokenized.Select(t => t.TokenCount).ToArray(), backend.Numerics));
     }
 }

@@ -3,7 +3,6 @@ using Embedding.Tests.Infrastructure;
 using Embedding.Worker;
 using Embedding.Worker.Backends;
 using Embedding.Worker.Batching;
-using Embedding.Worker.Extensions;
 using MassTransit;
 using MassTransit.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,6 +29,7 @@ public sealed class EmbedTextsConsumerTests : IDisposable
         private int _batches;
         public int Batches => Volatile.Read(ref _batches);
         public int Dimensions => inner.Dimensions;
+        public string Numerics => inner.Numerics;
         public int MaxInputTokens => inner.MaxInputTokens;
         public bool PadsBatches => inner.PadsBatches;
         public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => inner.Tokenize(text, truncate, maxTokens);
@@ -48,8 +48,6 @@ public sealed class EmbedTextsConsumerTests : IDisposable
             .AddMetrics()
             .AddSingleton(Options.Create(new WorkerOptions { Model = Model, MaxWaitMilliseconds = 0 }))
             .AddSingleton(backend)
-            .AddSingleton<BackendLoader>()  // the consumer reads the backend's identity from it; never loaded here
-            .AddModelFiles()
             .AddSingleton<WorkerMetrics>()
             .AddSingleton<TokenBudgetBatcher>()
             .AddMassTransitTestHarness(x => x.AddConsumer<EmbedTextsConsumer>());

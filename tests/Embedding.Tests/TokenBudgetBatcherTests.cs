@@ -19,6 +19,7 @@ public sealed class TokenBudgetBatcherTests
         /// <summary>A text of this many tokens makes the batch it is in refused, as an engine's 4xx does.</summary>
         public int? Refuses { get; set; }
         public int Dimensions => 8;
+        public string Numerics => "recording";
         public int MaxInputTokens => 10_000;
         public bool PadsBatches => pads;
         public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => new(text, [], int.Parse(text));

@@ -8,6 +8,7 @@ internal sealed class CountingBackend(IEmbeddingBackend inner) : IEmbeddingBacke
     public int Batches => (int)Interlocked.Read(ref _batches);
     public double MeanBatch => _batches == 0 ? 0 : (double)_texts / _batches;
     public int Dimensions => inner.Dimensions;
+    public string Numerics => inner.Numerics;
     public int MaxInputTokens => inner.MaxInputTokens;
     public bool PadsBatches => inner.PadsBatches;
     public TokenizedText Tokenize(string text, bool truncate, int maxTokens = int.MaxValue) => inner.Tokenize(text, truncate, maxTokens);

@@ -16,9 +16,6 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
 
     public IEmbeddingBackend Backend => _backend ?? throw new InvalidOperationException("The backend was asked for before it was loaded.");
 
-    /// <summary>The loaded backend's numerical identity (<see cref="BackendNumerics"/>); the worker's answers carry it.</summary>
-    public string Numerics { get; private set; } = "";
-
     public async Task<IEmbeddingBackend> LoadAsync(CancellationToken ct)
     {
         var o = options.Value;
@@ -28,9 +25,9 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
             {
                 (null, BackendKind.Onnx) => await LoadOnnxAsync(o, ct),
                 (null, BackendKind.OpenAI) => await LoadEngineClientAsync(o, ct),
-                (StandInKind.SimulatedGpu, _) => Warn(new SimulatedGpuBackend(o.SimulatedGpu), BackendNumerics.SimulatedGpu,
+                (StandInKind.SimulatedGpu, _) => Warn(new SimulatedGpuBackend(o.SimulatedGpu),
                     "SIMULATED GPU backend: timing from a latency model, vectors are hashes. For benchmarks only."),
-                (StandInKind.Fake, _) => Warn(new FakeBackend(o.Fake), BackendNumerics.Fake,
+                (StandInKind.Fake, _) => Warn(new FakeBackend(o.Fake),
                     "FAKE backend: vectors are hashes of the text, not embeddings. Use it only to measure overhead."),
                 _ => throw new InvalidOperationException($"Worker:Backend {o.Backend} / Worker:StandIn {o.StandIn} is not a backend this worker knows."),
             };
@@ -39,7 +36,6 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
         {
             logger.LogError("Model for '{Model}' is unavailable: {Reason}. Requests to this tier are answered with 503 model_unavailable.", o.Model, ex.Message);
             _backend = new UnavailableBackend(ex.Message);
-            Numerics = "";
         }
         return _backend;
     }
@@ -48,7 +44,6 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
     {
         var directory = await files.ResolveAsync(o.Onnx, o.Hub, ct);
         var onnx = new OnnxQwen3Backend(directory, o.Onnx);
-        Numerics = BackendNumerics.Onnx(o.Onnx, directory, onnx.ModelFile);
         logger.LogInformation("ONNX backend ready: {Directory}/{File}, {Dimensions} dims, context {Context} tokens",
             directory, onnx.ModelFile, onnx.Dimensions, onnx.MaxInputTokens);
         if (Directory.EnumerateFiles(directory, "reference*.json").Any())
@@ -76,14 +71,12 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
             }
         }
         var http = httpClients.CreateClient(nameof(OpenAICompatibleBackend));
-        Numerics = BackendNumerics.Engine(o.OpenAI);
         logger.LogInformation("OpenAI-compatible backend: {BaseUrl}, model {Model}, tokenizer {Tokenizer}", o.OpenAI.BaseUrl, o.OpenAI.Model, tokenizer ?? "(estimate)");
         return new OpenAICompatibleBackend(http, o.OpenAI, tokenizer is null ? null : new Qwen3Tokenizer(tokenizer));
     }
 
-    private IEmbeddingBackend Warn(IEmbeddingBackend backend, string numerics, string warning)
+    private IEmbeddingBackend Warn(IEmbeddingBackend backend, string warning)
     {
-        Numerics = numerics;
         logger.LogWarning(warning);
         return backend;
     }

@@ -12,6 +12,7 @@ namespace Embedding.Worker.Backends;
 public sealed class FakeBackend(FakeBackendOptions options) : IEmbeddingBackend
 {
     public int Dimensions => options.Dimensions;
+    public string Numerics => BackendNumerics.Fake;
     public int MaxInputTokens => options.MaxInputTokens;
     public bool PadsBatches => false;
 

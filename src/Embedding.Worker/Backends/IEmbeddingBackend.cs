@@ -18,6 +18,12 @@ public interface IEmbeddingBackend
     /// <summary>Longest input in tokens, end-of-sequence token included.</summary>
     int MaxInputTokens { get; }
 
+    /// <summary>
+    /// What makes this backend's numbers (<see cref="BackendNumerics"/>): model, revision or file, precision. Every answer
+    /// carries it, and the API caches vectors under it, so vectors of two identities never answer for each other.
+    /// </summary>
+    string Numerics { get; }
+
     /// <summary>True when a batch costs (longest input x batch size) tokens, as with padded tensors.</summary>
     bool PadsBatches { get; }
 

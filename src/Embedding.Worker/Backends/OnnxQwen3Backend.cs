@@ -29,6 +29,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
     private readonly int _kvHeads, _headDim;
 
     public int Dimensions { get; }
+    public string Numerics { get; }
     public int MaxInputTokens { get; }
     public bool PadsBatches => true;
 
@@ -54,6 +55,7 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         }
 
         ModelFile = FindModelFile(modelDirectory, options.OnnxFile);
+        Numerics = BackendNumerics.Onnx(options, modelDirectory, ModelFile);
         Device = options.Device;
         var path = Path.Combine(modelDirectory, ModelFile);
         using var prefetching = new CancellationTokenSource();

@@ -25,6 +25,7 @@ public sealed class OpenAICompatibleBackend : IEmbeddingBackend
     private readonly Qwen3Tokenizer? _tokenizer;
 
     public int Dimensions => _options.Dimensions;
+    public string Numerics => BackendNumerics.Engine(_options);
     public int MaxInputTokens => _options.MaxInputTokens;
     public bool PadsBatches => false;  // engines like SGLang pack sequences without padding
 

@@ -14,6 +14,7 @@ public sealed class SimulatedGpuBackend(SimulatedGpuOptions options) : IEmbeddin
     private readonly SemaphoreSlim _gpu = new(1);  // the GPU runs one forward pass at a time
 
     public int Dimensions => options.Dimensions;
+    public string Numerics => BackendNumerics.SimulatedGpu;
     public int MaxInputTokens => options.MaxInputTokens;
     public bool PadsBatches => options.PadsBatches;
 

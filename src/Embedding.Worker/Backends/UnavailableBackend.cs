@@ -12,6 +12,7 @@ public sealed class UnavailableBackend(string reason) : IEmbeddingBackend
     public string Reason { get; } = reason;
 
     public int Dimensions => 0;
+    public string Numerics => "";  // it makes no vectors
     public int MaxInputTokens => int.MaxValue;
     public bool PadsBatches => false;
 
