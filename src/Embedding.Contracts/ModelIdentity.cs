@@ -2,6 +2,9 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Embedding.Contracts;
 
+/// <summary>What a tier's model does: embed texts (/v1/embeddings) or score query-document pairs (/v1/rerank).</summary>
+public enum ModelKind { Embedding, Reranker }
+
 /// <summary>
 /// What a client sees of a model tier: the names it answers to and the vectors it returns. Described once: the AppHost's
 /// tiers (<c>Embedding:Tiers</c>) and the API's models (<c>Api:Models</c>, which the AppHost fills from the tiers) are
@@ -11,10 +14,13 @@ public class ModelIdentity
 {
     [Required] public string Name { get; set; } = "";
 
+    /// <summary>Embedding tiers answer /v1/embeddings (and batch jobs); reranker tiers answer /v1/rerank and /v2/rerank.</summary>
+    public ModelKind Kind { get; set; } = ModelKind.Embedding;
+
     /// <summary>Other names accepted for this model, e.g. the Hugging Face id "Qwen/Qwen3-Embedding-0.6B".</summary>
     public List<string> Aliases { get; set; } = [];
 
-    /// <summary>Native vector length.</summary>
+    /// <summary>Native vector length (a reranker's: 1, its one score).</summary>
     [Range(1, 100_000)] public int Dimensions { get; set; }
 
     /// <summary>Matryoshka-trained: any prefix of 32..Dimensions values, renormalised, is a valid embedding.</summary>
