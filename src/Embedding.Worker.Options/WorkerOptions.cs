@@ -28,6 +28,12 @@ public sealed class WorkerOptions
     /// <summary>The model (tier) name this worker serves; its queue is derived from it.</summary>
     [Required] public string Model { get; set; } = "qwen3-embedding-tiny-test";
 
+    /// <summary>
+    /// What the model does: an embedding worker answers EmbedTexts, a reranker worker ScorePairs (its backend scores
+    /// query-document pairs). The tier plan sets it from the tier's <see cref="Embedding.Contracts.ModelKind"/>.
+    /// </summary>
+    public Embedding.Contracts.ModelKind Kind { get; set; } = Embedding.Contracts.ModelKind.Embedding;
+
     public BackendKind Backend { get; set; } = BackendKind.Onnx;
 
     /// <summary>Set only by tests and benchmarks: a stand-in answers instead of <see cref="Backend"/>, with a loud warning.</summary>
