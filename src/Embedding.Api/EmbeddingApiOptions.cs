@@ -88,8 +88,10 @@ public sealed class NearDuplicateOptions
 public sealed class BatchOptions
 {
     /// <summary>
-    /// Directory for the job database (SQLite) and the uploaded and produced files. Jobs survive restarts as long as this
-    /// survives (a volume in a container). Empty: <c>batches</c> under the user's local application data.
+    /// Directory for the uploaded and produced files (and the job database, when that is SQLite). Jobs survive restarts as
+    /// long as this survives (a volume in a container); with PostgreSQL (<c>ConnectionStrings:batches</c>) every replica
+    /// must see the same directory (a ReadWriteMany volume, an Azure Files share). Empty: <c>batches</c> under the user's
+    /// local application data.
     /// </summary>
     public string StoragePath { get; set; } = "";
 
@@ -117,6 +119,12 @@ public sealed class BatchOptions
 
     /// <summary>How long one line waits for a worker before it is sent again: long enough for a tier to start from zero.</summary>
     [Range(1, 86_400)] public int RequestTimeoutSeconds { get; set; } = 600;
+
+    /// <summary>
+    /// How long a runner's claim on a job lasts without renewal (renewed every third of it while the job runs): how soon
+    /// another replica resumes the job of one that died.
+    /// </summary>
+    [Range(2, 3600)] public int LeaseSeconds { get; set; } = 30;
 
     /// <summary>How often progress is written to the job database (and so how much a crash makes the job redo).</summary>
     [Range(10, 60_000)] public int CheckpointMilliseconds { get; set; } = 500;

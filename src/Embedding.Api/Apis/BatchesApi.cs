@@ -21,7 +21,7 @@ public static class BatchesApi
         return app;
     }
 
-    private static async Task CreateBatch(HttpContext http, BatchStore store, BatchRunner runner)
+    private static async Task CreateBatch(HttpContext http, IBatchStore store, BatchRunner runner)
     {
         var (job, error) = await CreateBatchRequest.ReadAsync(http, store);
         if (error is not null)
@@ -34,21 +34,21 @@ public static class BatchesApi
         await JsonResponse.WriteAsync(http, job!.WriteTo);
     }
 
-    private static async Task GetBatch(HttpContext http, BatchStore store, string id)
+    private static async Task GetBatch(HttpContext http, IBatchStore store, string id)
     {
         if (await store.GetBatchAsync(id, http.User.KeyName(), http.RequestAborted) is not { } job)
             await OpenAIError.NotFound("Batch", id).WriteAsync(http.Response);
         else await JsonResponse.WriteAsync(http, job.WriteTo);
     }
 
-    private static async Task ListBatches(HttpContext http, BatchStore store, string? after, int? limit)
+    private static async Task ListBatches(HttpContext http, IBatchStore store, string? after, int? limit)
     {
         var take = Math.Clamp(limit ?? 20, 1, 100);
         var jobs = await store.ListBatchesAsync(http.User.KeyName(), after, take + 1, http.RequestAborted);
         await JsonResponse.WriteListAsync(http, jobs.Take(take).ToList(), j => j.Id, (w, j) => j.WriteTo(w), hasMore: jobs.Count > take);
     }
 
-    private static async Task CancelBatch(HttpContext http, BatchStore store, BatchRunner runner, string id)
+    private static async Task CancelBatch(HttpContext http, IBatchStore store, BatchRunner runner, string id)
     {
         var owner = http.User.KeyName();
         if (await store.GetBatchAsync(id, owner, http.RequestAborted) is not { } job)

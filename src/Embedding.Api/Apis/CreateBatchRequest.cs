@@ -15,7 +15,7 @@ public static class CreateBatchRequest
     public const string Endpoint = "/v1/embeddings";
 
     /// <summary>The job to create, or the 400 that says which field is wrong.</summary>
-    public static async Task<(BatchJob? Job, OpenAIError? Error)> ReadAsync(HttpContext http, BatchStore store)
+    public static async Task<(BatchJob? Job, OpenAIError? Error)> ReadAsync(HttpContext http, IBatchStore store)
     {
         JsonDocument doc;
         try
@@ -62,7 +62,7 @@ public static class CreateBatchRequest
             if (file.Purpose != "batch")
                 return (null, OpenAIError.Invalid($"File {fileId} has purpose '{file.Purpose}'; a batch's input file must have purpose \"batch\".", "input_file_id", "invalid_file"));
 
-            var now = BatchStore.Now();
+            var now = IBatchStore.Now();
             return (new BatchJob
             {
                 Id = $"batch_{Guid.NewGuid():N}",

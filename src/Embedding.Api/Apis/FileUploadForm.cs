@@ -17,7 +17,7 @@ public sealed record FileUploadForm(string Purpose, string Filename, string Temp
     /// <summary>
     /// The form, or the error to answer. On success the caller owns <see cref="TempPath"/>; on an error nothing is left behind.
     /// </summary>
-    public static async Task<(FileUploadForm? Form, OpenAIError? Error)> ReadAsync(HttpContext http, BatchStore store, long limit)
+    public static async Task<(FileUploadForm? Form, OpenAIError? Error)> ReadAsync(HttpContext http, IBatchStore store, long limit)
     {
         var boundary = MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var type) && type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             ? HeaderUtilities.RemoveQuotes(type.Boundary).Value : null;

@@ -24,7 +24,7 @@ public static class FilesApi
         return app;
     }
 
-    private static async Task UploadFile(HttpContext http, BatchStore store, IOptions<EmbeddingApiOptions> options)
+    private static async Task UploadFile(HttpContext http, IBatchStore store, IOptions<EmbeddingApiOptions> options)
     {
         var (form, error) = await FileUploadForm.ReadAsync(http, store, options.Value.Batches.MaxFileBytes);
         if (error is not null)
@@ -45,20 +45,20 @@ public static class FilesApi
         }
     }
 
-    private static async Task ListFiles(HttpContext http, BatchStore store, string? purpose, string? after, int? limit)
+    private static async Task ListFiles(HttpContext http, IBatchStore store, string? purpose, string? after, int? limit)
     {
         var files = await store.ListFilesAsync(http.User.KeyName(), purpose, after, Math.Clamp(limit ?? 10_000, 1, 10_000), http.RequestAborted);
         await JsonResponse.WriteListAsync(http, files, f => f.Id, (w, f) => f.WriteTo(w), hasMore: false);
     }
 
-    private static async Task GetFile(HttpContext http, BatchStore store, string id)
+    private static async Task GetFile(HttpContext http, IBatchStore store, string id)
     {
         if (await store.GetFileAsync(id, http.User.KeyName(), http.RequestAborted) is not { } file)
             await OpenAIError.NotFound("File", id).WriteAsync(http.Response);
         else await JsonResponse.WriteAsync(http, file.WriteTo);
     }
 
-    private static async Task GetFileContent(HttpContext http, BatchStore store, string id)
+    private static async Task GetFileContent(HttpContext http, IBatchStore store, string id)
     {
         if (await store.GetFileAsync(id, http.User.KeyName(), http.RequestAborted) is not { } file || !File.Exists(store.PathOf(id)))
         {
@@ -70,7 +70,7 @@ public static class FilesApi
         await http.Response.SendFileAsync(store.PathOf(id), http.RequestAborted);
     }
 
-    private static async Task DeleteFile(HttpContext http, BatchStore store, string id)
+    private static async Task DeleteFile(HttpContext http, IBatchStore store, string id)
     {
         if (!await store.DeleteFileAsync(id, http.User.KeyName(), http.RequestAborted))
         {

@@ -6,7 +6,7 @@ namespace Embedding.Api.Batches;
 /// A job's input file checked before any model time is spent: it exists, every line can run (<see cref="BatchLines.Check"/>),
 /// and it holds between one and the configured most requests.
 /// </summary>
-public sealed class BatchInputValidator(BatchStore store, IOptions<EmbeddingApiOptions> options)
+public sealed class BatchInputValidator(IBatchStore store, IOptions<EmbeddingApiOptions> options)
 {
     /// <summary>Errors reported per line at most, as OpenAI's batch object lists them.</summary>
     private const int MaxLineErrors = 100;

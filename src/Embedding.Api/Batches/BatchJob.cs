@@ -32,6 +32,12 @@ public sealed class BatchJob
     public long InputOffset { get; set; }
     public long OutputBytes { get; set; }
     public long ErrorBytes { get; set; }
+
+    /// <summary>
+    /// The lease whose work files hold the committed output and errors (<see cref="BatchJobFiles"/>): each lease writes
+    /// files of its own, so a runner that lost its lease cannot touch what the next one writes.
+    /// </summary>
+    public long WorkSegment { get; set; }
     public string? OutputFileId { get; set; }
     public string? ErrorFileId { get; set; }
     public List<BatchLineError> Errors { get; set; } = [];
@@ -45,6 +51,12 @@ public sealed class BatchJob
 
     /// <summary>Lines on their way to the workers now (the runner's window), for the in-flight gauge.</summary>
     [JsonIgnore] public int InFlight { get; set; }
+
+    /// <summary>The number of the lease this runner holds on the job (<see cref="IBatchStore.ClaimAsync"/>); its saves are fenced by it.</summary>
+    [JsonIgnore] public long Lease { get; set; }
+
+    /// <summary>A previous lease's work files, deleted once a checkpoint names this lease's instead.</summary>
+    [JsonIgnore] public long? StaleSegment { get; set; }
 
     [JsonIgnore] public int Remaining => Math.Max(0, Total - Completed - FailedCount);
 
@@ -69,6 +81,19 @@ public sealed class BatchJob
         }
         Status = status;
     }
+
+    private static readonly JsonSerializerOptions StoreJson = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The job as a store keeps it: its document, when a cancel was asked (Unix seconds), its lease number.</summary>
+    public static BatchJob FromStore(string json, long? cancelRequestedAt, long lease)
+    {
+        var job = JsonSerializer.Deserialize<BatchJob>(json, StoreJson)!;
+        job.Lease = lease;
+        if (cancelRequestedAt is { } at && BatchStatus.CanMove(job.Status, BatchStatus.Cancelling)) job.MoveTo(BatchStatus.Cancelling, at);
+        return job;
+    }
+
+    public string ToStoreJson() => JsonSerializer.Serialize(this, StoreJson);
 
     public void WriteTo(Utf8JsonWriter w)
     {

@@ -8,9 +8,10 @@ namespace Embedding.Api.Batches;
 /// <summary>
 /// A running job's lines in flight: each goes to <see cref="BatchLineRunner"/> as soon as the window has room, and the
 /// answers are committed to the output or error file in input order. Progress and file lengths are checkpointed
-/// together, so a job stopped by a restart resumes at its last checkpoint; lines past it are simply run again.
+/// together, so a job stopped by a restart, or taken over by another replica, resumes at its last checkpoint; lines
+/// past it are simply run again, and their first answers, never committed, are dropped.
 /// </summary>
-public sealed class BatchLineWindow(BatchStore store, BatchJobFiles files, BatchLineRunner lines, BatchMetrics metrics, QueueObserver queues,
+public sealed class BatchLineWindow(IBatchStore store, BatchJobFiles files, BatchLineRunner lines, BatchMetrics metrics, QueueObserver queues,
                                     IOptions<EmbeddingApiOptions> options, ILogger<BatchLineWindow> logger)
 {
     private readonly BatchOptions _options = options.Value.Batches;
@@ -18,12 +19,14 @@ public sealed class BatchLineWindow(BatchStore store, BatchJobFiles files, Batch
     /// <summary>
     /// Runs the job's remaining lines, then moves it to finalizing (all answered) or cancelling (cancelled meanwhile).
     /// True where its completion window ran out instead (the rest went to the error file); the runner then ends it as expired.
+    /// <paramref name="stopping"/> pauses the job where it is (this process stopping, or its lease gone): it stays open.
     /// </summary>
     public async Task<bool> RunAsync(BatchJob job, CancellationTokenSource cancel, CancellationToken stopping)
     {
         var expired = false;
-        using var expiry = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(0, job.ExpiresAt - BatchStore.Now())));
+        using var expiry = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Max(0, job.ExpiresAt - IBatchStore.Now())));
         using var running = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token, expiry.Token);
+        await files.TakeOverAsync(job, stopping);
         await using var output = files.Open(job, "output", job.OutputBytes);
         await using var errors = files.Open(job, "errors", job.ErrorBytes);
         var window = new Queue<(Task<BatchLineOutcome?> Outcome, long NextOffset)>();
@@ -71,7 +74,13 @@ public sealed class BatchLineWindow(BatchStore store, BatchJobFiles files, Batch
                 var (next, offset) = window.Dequeue();
                 await CommitAsync(await next, offset);
             }
-            job.MoveTo(BatchStatus.Finalizing, BatchStore.Now());
+            job.MoveTo(BatchStatus.Finalizing, IBatchStore.Now());
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !running.IsCancellationRequested)
+        {
+            // A checkpoint that could not be written (the database unreachable...): the lines in flight are let go.
+            await running.CancelAsync();
+            throw;
         }
         catch (OperationCanceledException) when (running.IsCancellationRequested)
         {
@@ -81,7 +90,7 @@ public sealed class BatchLineWindow(BatchStore store, BatchJobFiles files, Batch
                 var (next, offset) = window.Dequeue();
                 await CommitAsync(next.Result, offset);
             }
-            if (!stopping.IsCancellationRequested && cancel.IsCancellationRequested) job.MoveTo(BatchStatus.Cancelling, BatchStore.Now());
+            if (!stopping.IsCancellationRequested && cancel.IsCancellationRequested) job.MoveTo(BatchStatus.Cancelling, IBatchStore.Now());
             else if (!stopping.IsCancellationRequested && expiry.IsCancellationRequested)
             {
                 await FailRemainingAsync(job, errors);

@@ -15,6 +15,9 @@ public static class ApplicationServicesExtensions
     /// <summary>Name of the Redis connection string the AppHost injects (ConnectionStrings__cache). Optional.</summary>
     public const string CacheConnectionName = "cache";
 
+    /// <summary>Name of the PostgreSQL connection string of the batch store (ConnectionStrings__batches). Optional: SQLite without it.</summary>
+    public const string BatchesConnectionName = "batches";
+
     public static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<EmbeddingApiOptions>()
@@ -67,8 +70,14 @@ public static class ApplicationServicesExtensions
         builder.Services.AddSingleton<TierNumerics>();
         builder.Services.AddSingleton<EmbeddingService>();
 
-        // Batch jobs: durable state beside their files; one runner per API process works through them.
-        builder.Services.AddSingleton<BatchStore>();
+        // Batch jobs: PostgreSQL where configured (any number of replicas), else SQLite beside the files; every API
+        // process runs jobs, each under a lease. No health check: a database outage pauses jobs, not the embeddings.
+        if (!string.IsNullOrEmpty(builder.Configuration.GetConnectionString(BatchesConnectionName)))
+        {
+            builder.AddNpgsqlDataSource(BatchesConnectionName, settings => settings.DisableHealthChecks = true);
+            builder.Services.AddSingleton<IBatchStore, PostgresBatchStore>();
+        }
+        else builder.Services.AddSingleton<IBatchStore, SqliteBatchStore>();
         builder.Services.AddSingleton<BatchJobFiles>();
         builder.Services.AddSingleton<BatchMetrics>();
         builder.Services.AddSingleton<BatchInputValidator>();

@@ -44,9 +44,13 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
         new(StatusCodes.Status503ServiceUnavailable, message, "server_error", "model", "model_unavailable") { RetryAfterSeconds = 60 };
 
     /// <summary>What an exception no handler caught answers: the client's fault for a malformed request, else a 500.</summary>
-    public static OpenAIError Unhandled(Exception? exception) => exception is BadHttpRequestException bad
-        ? new(bad.StatusCode, bad.Message, "invalid_request_error")
-        : new(StatusCodes.Status500InternalServerError, "The server had an error while processing your request.", "server_error");
+    public static OpenAIError Unhandled(Exception? exception) => exception switch
+    {
+        BadHttpRequestException bad => new(bad.StatusCode, bad.Message, "invalid_request_error"),
+        // The batch store's database restarting or out of reach: nothing was changed, the request can be repeated.
+        System.Data.Common.DbException { IsTransient: true } => Unavailable("The batch job database is unavailable; retry shortly.", 5),
+        _ => new(StatusCodes.Status500InternalServerError, "The server had an error while processing your request.", "server_error"),
+    };
 
     /// <summary>A status the routing answered with no body (an unknown path, a method not allowed).</summary>
     public static OpenAIError ForStatus(int status, string method, PathString path) => new(status, status switch

@@ -5,41 +5,36 @@ using Microsoft.Extensions.Options;
 namespace Embedding.Api.Batches;
 
 /// <summary>
-/// Durable state of files and batch jobs: a SQLite database and a directory of files, both under
-/// <see cref="BatchOptions.StoragePath"/>. A job is kept as its JSON document (written only by the runner) plus a
-/// cancel-request column (written only by the cancel endpoint), so a cancel never races a progress checkpoint.
+/// The embedded store: a SQLite database (<c>batches.db</c>) beside the files, under <see cref="BatchOptions.StoragePath"/>.
+/// The default for one API process (or several on one machine sharing the directory); replicas on several machines use
+/// <see cref="PostgresBatchStore"/>. A job is kept as its JSON document (written only by its lease holder) plus a
+/// cancel-request column (written only by the cancel endpoint), so a cancel never races a progress checkpoint. SQLite
+/// takes one writer at a time, which is what makes a claim atomic here.
 /// </summary>
-public sealed class BatchStore
+public sealed class SqliteBatchStore : IBatchStore
 {
-    private readonly string _root;
     private readonly string _connectionString;
     private readonly string _journalMode;
     private readonly Lazy<Task> _created;
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public BatchStore(IOptions<EmbeddingApiOptions> options)
+    public SqliteBatchStore(IOptions<EmbeddingApiOptions> options)
     {
-        _root = Path.GetFullPath(options.Value.Batches.ResolvedStoragePath);
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path.Combine(_root, "batches.db"), Pooling = true }.ToString();
+        Directory = new BatchStorageDirectory(options.Value.Batches.ResolvedStoragePath);
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = Path.Combine(Directory.Root, "batches.db"), Pooling = true }.ToString();
         _journalMode = options.Value.Batches.JournalMode;
         _created = new Lazy<Task>(CreateAsync);
     }
 
-    public string FilesDirectory => Path.Combine(_root, "files");
-    public string WorkDirectory => Path.Combine(_root, "work");
-    public string PathOf(string fileId) => Path.Combine(FilesDirectory, fileId);
+    public BatchStorageDirectory Directory { get; }
 
-    /// <summary>The file whose exclusive holder runs this directory's jobs (created with the store).</summary>
-    public async Task<string> LockPathAsync(CancellationToken ct)
-    {
-        await _created.Value.WaitAsync(ct);
-        return Path.Combine(_root, "runner.lock");
-    }
+    public string PathOf(string fileId) => Directory.PathOf(fileId);
+
+    /// <summary>Busy past the command timeout: another process holds the write lock.</summary>
+    public bool IsUnavailable(Exception exception) => exception is SqliteException { SqliteErrorCode: 5 or 6 };
 
     private async Task CreateAsync()
     {
-        Directory.CreateDirectory(FilesDirectory);
-        Directory.CreateDirectory(WorkDirectory);
+        Directory.Create();
         await using var db = new SqliteConnection(_connectionString);
         await db.OpenAsync();
         // The mode is one of the option's allowed values (validated at start), never user input.
@@ -53,10 +48,21 @@ public sealed class BatchStore
                 data TEXT NOT NULL, cancel_requested_at INTEGER NULL);
             CREATE INDEX IF NOT EXISTS batches_open ON batches(open, created_at);
             """);
-        // Stores created before files could expire get the column (NULL: kept until deleted).
-        await using (var check = Command(db, "SELECT COUNT(*) FROM pragma_table_info('files') WHERE name = 'expires_at'"))
+        // Stores made before files could expire, or before jobs were leased, get the columns (one writer at a time: the
+        // check and the change cannot interleave with another process's).
+        await AddColumnAsync(db, "files", "expires_at", "INTEGER NULL");  // NULL: kept until deleted
+        await AddColumnAsync(db, "batches", "lease_owner", "TEXT NULL");
+        await AddColumnAsync(db, "batches", "lease_until", "INTEGER NULL");  // Unix milliseconds
+        await AddColumnAsync(db, "batches", "lease", "INTEGER NOT NULL DEFAULT 0");
+    }
+
+    private static async Task AddColumnAsync(SqliteConnection db, string table, string column, string type)
+    {
+        await using var transaction = db.BeginTransaction();  // IMMEDIATE: the write lock first
+        await using (var check = Command(db, $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"))
             if (Convert.ToInt64(await check.ExecuteScalarAsync()) == 0)
-                await ExecuteAsync(db, "ALTER TABLE files ADD COLUMN expires_at INTEGER NULL");
+                await ExecuteAsync(db, $"ALTER TABLE {table} ADD COLUMN {column} {type}");
+        await transaction.CommitAsync();
     }
 
     private async Task<SqliteConnection> OpenAsync(CancellationToken ct)
@@ -83,28 +89,22 @@ public sealed class BatchStore
 
     // ---- files ----
 
-    /// <summary>
-    /// Keeps a file whose bytes were written to <paramref name="tempPath"/> (moved into the store). Given an id, it can be
-    /// repeated after a crash: a file already kept under that id stays as it is.
-    /// </summary>
     public async Task<StoredFile> AddFileAsync(string owner, string purpose, string filename, string tempPath, CancellationToken ct, string? id = null, int? expiresAfterSeconds = null)
     {
         await _created.Value.WaitAsync(ct);
         id ??= $"file-{Guid.NewGuid():N}";
-        if (File.Exists(tempPath)) File.Move(tempPath, PathOf(id), overwrite: true);
-        var now = Now();
-        var file = new StoredFile(id, owner, purpose, filename, new FileInfo(PathOf(id)).Length, now, now + expiresAfterSeconds);
+        var now = IBatchStore.Now();
+        var file = new StoredFile(id, owner, purpose, filename, Directory.Keep(tempPath, id), now, now + expiresAfterSeconds);
         await using var db = await OpenAsync(ct);
         await ExecuteAsync(db, "INSERT OR IGNORE INTO files(id, owner, purpose, filename, bytes, created_at, expires_at) VALUES (@id, @owner, @purpose, @filename, @bytes, @created, @expires)",
             ("@id", file.Id), ("@owner", file.Owner), ("@purpose", file.Purpose), ("@filename", file.Filename), ("@bytes", file.Bytes), ("@created", file.CreatedAt), ("@expires", file.ExpiresAt));
         return file;
     }
 
-    /// <summary>A temporary path inside the store (same file system, so keeping the file is a rename).</summary>
     public async Task<string> NewTempPathAsync(CancellationToken ct)
     {
         await _created.Value.WaitAsync(ct);
-        return Path.Combine(WorkDirectory, $"upload-{Guid.NewGuid():N}.tmp");
+        return Directory.NewTempPath();
     }
 
     public async Task<StoredFile?> GetFileAsync(string id, string owner, CancellationToken ct)
@@ -138,10 +138,6 @@ public sealed class BatchStore
         return true;
     }
 
-    /// <summary>
-    /// Deletes files whose time has come (<c>expires_at</c>), except the input file of a job still running. Returns how
-    /// many went. The runner calls it now and then.
-    /// </summary>
     public async Task<int> DeleteExpiredFilesAsync(long now, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
@@ -167,22 +163,21 @@ public sealed class BatchStore
     {
         await using var db = await OpenAsync(ct);
         await ExecuteAsync(db, "INSERT INTO batches(id, owner, created_at, open, data) VALUES (@id, @owner, @created, 1, @data)",
-            ("@id", job.Id), ("@owner", job.Owner), ("@created", job.CreatedAt), ("@data", JsonSerializer.Serialize(job, Json)));
+            ("@id", job.Id), ("@owner", job.Owner), ("@created", job.CreatedAt), ("@data", job.ToStoreJson()));
     }
 
-    /// <summary>The runner's checkpoint: the whole job document (status, counts, offsets) in one write.</summary>
     public async Task SaveAsync(BatchJob job, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
-        await ExecuteAsync(db, "UPDATE batches SET data = @data, open = @open WHERE id = @id",
-            ("@id", job.Id), ("@data", JsonSerializer.Serialize(job, Json)), ("@open", BatchStatus.IsOpen(job.Status) ? 1 : 0));
+        if (await ExecuteAsync(db, "UPDATE batches SET data = @data, open = @open WHERE id = @id AND lease = @lease",
+                ("@id", job.Id), ("@data", job.ToStoreJson()), ("@open", BatchStatus.IsOpen(job.Status) ? 1 : 0), ("@lease", job.Lease)) == 0)
+            throw new BatchLeaseLostException(job.Id, job.Lease);
     }
 
-    /// <summary>A job as its owner sees it: a cancel asked for but not yet acted on shows as "cancelling".</summary>
     public async Task<BatchJob?> GetBatchAsync(string id, string? owner, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
-        await using var command = Command(db, "SELECT data, cancel_requested_at FROM batches WHERE id = @id AND (@owner IS NULL OR owner = @owner)",
+        await using var command = Command(db, "SELECT data, cancel_requested_at, lease FROM batches WHERE id = @id AND (@owner IS NULL OR owner = @owner)",
             ("@id", id), ("@owner", owner));
         await using var reader = await command.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? ReadBatch(reader) : null;
@@ -192,30 +187,61 @@ public sealed class BatchStore
     {
         await using var db = await OpenAsync(ct);
         await using var command = Command(db, """
-            SELECT data, cancel_requested_at FROM batches
+            SELECT data, cancel_requested_at, lease FROM batches
             WHERE owner = @owner AND (@after IS NULL OR rowid < (SELECT rowid FROM batches WHERE id = @after))
             ORDER BY rowid DESC LIMIT @limit
             """, ("@owner", owner), ("@after", after), ("@limit", limit));
         return await ReadBatchesAsync(command, ct);
     }
 
-    /// <summary>Jobs with work left, oldest first: what the runner picks up, also after a restart.</summary>
-    public async Task<List<BatchJob>> OpenBatchesAsync(CancellationToken ct)
+    public async Task<List<BatchJob>> ClaimAsync(string runner, IReadOnlyCollection<string> running, int limit, bool cancelRequestedOnly, TimeSpan lease, CancellationToken ct)
     {
+        if (limit <= 0) return [];
         await using var db = await OpenAsync(ct);
-        await using var command = Command(db, "SELECT data, cancel_requested_at FROM batches WHERE open = 1 ORDER BY created_at, rowid");
-        return await ReadBatchesAsync(command, ct);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await using var command = Command(db, """
+            UPDATE batches SET lease_owner = @runner, lease_until = @until, lease = lease + 1
+            WHERE id IN (
+                SELECT id FROM batches
+                WHERE open = 1 AND (@cancelOnly = 0 OR cancel_requested_at IS NOT NULL)
+                  AND (lease_owner IS NULL OR lease_until < @now OR (lease_owner = @runner AND id NOT IN (SELECT value FROM json_each(@running))))
+                ORDER BY created_at, rowid LIMIT @limit)
+            RETURNING data, cancel_requested_at, lease
+            """, ("@runner", runner), ("@until", now + (long)lease.TotalMilliseconds), ("@now", now), ("@cancelOnly", cancelRequestedOnly ? 1 : 0),
+            ("@running", JsonSerializer.Serialize(running)), ("@limit", limit));
+        var jobs = await ReadBatchesAsync(command, ct);
+        return [.. jobs.OrderBy(j => j.CreatedAt)];  // RETURNING has no order of its own
     }
 
-    /// <summary>Marks an open job of this owner for cancelling; the runner does the rest.</summary>
+    public async Task<Dictionary<string, bool>> RenewAsync(string runner, IReadOnlyCollection<BatchJob> jobs, TimeSpan lease, CancellationToken ct)
+    {
+        var held = new Dictionary<string, bool>();
+        if (jobs.Count == 0) return held;
+        await using var db = await OpenAsync(ct);
+        await using var command = Command(db, """
+            UPDATE batches SET lease_until = @until
+            WHERE lease_owner = @runner AND id IN (SELECT value FROM json_each(@ids))
+            RETURNING id, cancel_requested_at IS NOT NULL
+            """, ("@runner", runner), ("@until", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + (long)lease.TotalMilliseconds),
+            ("@ids", JsonSerializer.Serialize(jobs.Select(j => j.Id))));
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) held[reader.GetString(0)] = reader.GetInt64(1) == 1;
+        return held;
+    }
+
+    public async Task ReleaseAsync(BatchJob job, CancellationToken ct)
+    {
+        await using var db = await OpenAsync(ct);
+        await ExecuteAsync(db, "UPDATE batches SET lease_owner = NULL, lease_until = NULL WHERE id = @id AND lease = @lease", ("@id", job.Id), ("@lease", job.Lease));
+    }
+
     public async Task RequestCancelAsync(string id, string owner, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
         await ExecuteAsync(db, "UPDATE batches SET cancel_requested_at = @now WHERE id = @id AND owner = @owner AND open = 1 AND cancel_requested_at IS NULL",
-            ("@id", id), ("@owner", owner), ("@now", Now()));
+            ("@id", id), ("@owner", owner), ("@now", IBatchStore.Now()));
     }
 
-    /// <summary>Whether a cancel was asked for this job (by any API process sharing the store).</summary>
     public async Task<bool> CancelRequestedAsync(string id, CancellationToken ct)
     {
         await using var db = await OpenAsync(ct);
@@ -231,12 +257,6 @@ public sealed class BatchStore
         return jobs;
     }
 
-    private static BatchJob ReadBatch(SqliteDataReader r)
-    {
-        var job = JsonSerializer.Deserialize<BatchJob>(r.GetString(0), Json)!;
-        if (!r.IsDBNull(1) && BatchStatus.CanMove(job.Status, BatchStatus.Cancelling)) job.MoveTo(BatchStatus.Cancelling, r.GetInt64(1));
-        return job;
-    }
-
-    public static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    private static BatchJob ReadBatch(SqliteDataReader r) =>
+        BatchJob.FromStore(r.GetString(0), r.IsDBNull(1) ? null : r.GetInt64(1), r.GetInt64(2));
 }
