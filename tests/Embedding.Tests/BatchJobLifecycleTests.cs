@@ -1,7 +1,5 @@
-using Embedding.Api;
 using Embedding.Api.Batches;
-using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Options;
+using Embedding.Tests.Infrastructure;
 
 namespace Embedding.Tests;
 
@@ -107,40 +105,33 @@ public sealed class BatchJobLifecycleTests
         Assert.Null(asked.CompletedAt);
     }
 
-    [Fact]
-    public async Task The_store_keeps_the_state_and_shows_a_pending_cancel_as_cancelling_at_the_time_it_was_asked()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task The_store_keeps_the_state_and_shows_a_pending_cancel_as_cancelling_at_the_time_it_was_asked(string kind)
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"lifecycle-{Guid.NewGuid():N}");
-        try
-        {
-            var store = new BatchStore(Options.Create(new EmbeddingApiOptions { Batches = new() { StoragePath = dir } }));
-            var job = NewJob();
-            await store.CreateBatchAsync(job, default);
-            job.MoveTo(BatchStatus.InProgress, 1234);
-            await store.SaveAsync(job, default);
+        await using var stores = await TestBatchStores.CreateAsync(kind);
+        var store = stores.Store;
+        await store.CreateBatchAsync(NewJob(), default);
+        var job = Assert.Single(await store.ClaimAsync("runner", [], 10, cancelRequestedOnly: false, TimeSpan.FromSeconds(30), default));
+        job.MoveTo(BatchStatus.InProgress, 1234);
+        await store.SaveAsync(job, default);
 
-            var read = await store.GetBatchAsync(job.Id, "k", default);
-            Assert.Equal((BatchStatus.InProgress, 1234L), (read!.Status, read.InProgressAt));
-            Assert.Single(await store.OpenBatchesAsync(default));
+        var read = await store.GetBatchAsync(job.Id, "k", default);
+        Assert.Equal((BatchStatus.InProgress, 1234L), (read!.Status, read.InProgressAt));
 
-            var before = BatchStore.Now();
-            await store.RequestCancelAsync(job.Id, "k", default);
-            var cancelling = await store.GetBatchAsync(job.Id, "k", default);
-            Assert.Equal(BatchStatus.Cancelling, cancelling!.Status);
-            Assert.InRange(cancelling.CancellingAt!.Value, before, BatchStore.Now());
+        var before = IBatchStore.Now();
+        await store.RequestCancelAsync(job.Id, "k", default);
+        var cancelling = await store.GetBatchAsync(job.Id, "k", default);
+        Assert.Equal(BatchStatus.Cancelling, cancelling!.Status);
+        Assert.InRange(cancelling.CancellingAt!.Value, before, IBatchStore.Now());
 
-            cancelling.MoveTo(BatchStatus.Cancelled, BatchStore.Now());
-            await store.SaveAsync(cancelling, default);
-            var cancelled = await store.GetBatchAsync(job.Id, "k", default);
-            Assert.Equal(BatchStatus.Cancelled, cancelled!.Status);
-            Assert.Equal(cancelling.CancellingAt, cancelled.CancellingAt);
-            Assert.Empty(await store.OpenBatchesAsync(default));
-        }
-        finally
-        {
-            SqliteConnection.ClearAllPools();
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-        }
+        cancelling.MoveTo(BatchStatus.Cancelled, IBatchStore.Now());
+        await store.SaveAsync(cancelling, default);
+        var cancelled = await store.GetBatchAsync(job.Id, "k", default);
+        Assert.Equal(BatchStatus.Cancelled, cancelled!.Status);
+        Assert.Equal(cancelling.CancellingAt, cancelled.CancellingAt);
+        Assert.Empty(await store.ClaimAsync("another", [], 10, cancelRequestedOnly: false, TimeSpan.FromSeconds(30), default));  // nothing open
     }
 
     private static long? StampOf(BatchJob job, string status) => status switch

@@ -18,6 +18,7 @@ public sealed class EmbeddingStack : IAsyncDisposable
     private readonly Dictionary<string, string?> _apiSettings;
     private WebApplicationFactory<EmbeddingApiOptions> _api;
     private readonly Action<IWebHostBuilder>? _configure;
+    private readonly PostgresDatabase? _batchDatabase;
 
     public string Model { get; }
     public int Dimensions { get; }
@@ -61,6 +62,12 @@ public sealed class EmbeddingStack : IAsyncDisposable
             ["Api:Batches:StoragePath"] = Path.Combine(Path.GetTempPath(), "embedding-tests", "batches", Model),
             ["Api:Batches:CheckpointMilliseconds"] = "20",
         };
+        if (TestEnvironment.BatchStoreIsPostgres)
+        {
+            // One database per model: stacks sharing a model (and so a storage directory) share the job database too.
+            _batchDatabase = PostgresDatabase.CreateAsync(Model).GetAwaiter().GetResult();
+            apiSettings["ConnectionStrings:batches"] = _batchDatabase.ConnectionString;
+        }
         foreach (var (k, v) in api ?? []) apiSettings[k] = v;
         _apiSettings = apiSettings;
         _api = new WebApplicationFactory<EmbeddingApiOptions>().WithWebHostBuilder(b => Apply(b, apiSettings));
@@ -131,5 +138,6 @@ public sealed class EmbeddingStack : IAsyncDisposable
         Client.Dispose();
         await StopWorkersAsync();
         await _api.DisposeAsync();
+        if (_batchDatabase is not null) await _batchDatabase.DisposeAsync();
     }
 }

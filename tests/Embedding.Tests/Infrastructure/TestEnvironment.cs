@@ -16,6 +16,21 @@ public static class TestEnvironment
     public static string RabbitMqManagement =>
         Environment.GetEnvironmentVariable("EMBEDDING_TEST_RABBITMQ_MANAGEMENT") ?? "http://guest:guest@127.0.0.1:15672/";
 
+    /// <summary>
+    /// The PostgreSQL server of the batch-store tests (scripts/test-servers.sh prints it); each test makes a database of
+    /// its own there (<see cref="PostgresDatabase"/>). Unset, the tests try the server test-servers.sh starts by default,
+    /// and fail saying so when nothing answers.
+    /// </summary>
+    public static string Postgres =>
+        Environment.GetEnvironmentVariable("EMBEDDING_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Database=postgres";
+
+    /// <summary>
+    /// Which batch store the in-process stacks use: SQLite (unset), or PostgreSQL when EMBEDDING_TEST_BATCH_STORE=postgres,
+    /// so the batch tests run on either.
+    /// </summary>
+    public static bool BatchStoreIsPostgres =>
+        string.Equals(Environment.GetEnvironmentVariable("EMBEDDING_TEST_BATCH_STORE"), "postgres", StringComparison.OrdinalIgnoreCase);
+
     public static string RepoRoot { get; } = FindRepoRoot();
 
     /// <summary>Debug or Release: whichever the tests were built in (the other projects were built alike).</summary>

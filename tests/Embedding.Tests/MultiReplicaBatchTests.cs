@@ -1,0 +1,219 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Embedding.Tests.Infrastructure;
+using Embedding.Worker;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Npgsql;
+
+namespace Embedding.Tests;
+
+/// <summary>
+/// Batch jobs across API replicas that are real OS processes (the built Embedding.Api) sharing one PostgreSQL database,
+/// one file directory, Redis and RabbitMQ, with fake-backend workers: a job made through one replica is read, cancelled
+/// and downloaded through another; the replica running a job is killed (SIGKILL) and another finishes it with every
+/// line once; PostgreSQL restarts under a job and nothing is lost.
+/// </summary>
+public sealed class MultiReplicaBatchTests
+{
+    /// <summary>Replicas, their workers and what they share; all stopped and removed when disposed.</summary>
+    private sealed class Replicas : IAsyncDisposable
+    {
+        private readonly List<WebApplicationFactory<WorkerMetrics>> _workers = [];
+        private readonly PostgresDatabase _database;
+        private readonly string _storage;
+
+        public string Model { get; } = EmbeddingStack.NewModelName();
+        public List<ApiProcess> Apis { get; } = [];
+        public Dictionary<string, string?> Settings { get; }
+
+        private Replicas(PostgresDatabase database, Dictionary<string, string?> api)
+        {
+            _database = database;
+            _storage = Path.Combine(Path.GetTempPath(), "embedding-tests", "shared-batches", Model);
+            Settings = new()
+            {
+                ["ConnectionStrings:messaging"] = TestEnvironment.RabbitMq,
+                ["ConnectionStrings:cache"] = TestEnvironment.Redis,
+                ["ConnectionStrings:batches"] = database.ConnectionString,
+                ["Api:Models:0:Name"] = Model,
+                ["Api:Models:0:Dimensions"] = "64",
+                ["Api:Batches:StoragePath"] = _storage,
+                ["Api:Batches:CheckpointMilliseconds"] = "20",
+                ["Api:Batches:LeaseSeconds"] = "3",
+                ["Api:Batches:ConcurrentRequestsPerJob"] = "2",
+                ["Api:Batches:RequestTimeoutSeconds"] = "5",
+            };
+            foreach (var (k, v) in api) Settings[k] = v;
+        }
+
+        public static async Task<Replicas> StartAsync(int apis, int workerDelayMilliseconds, PostgresDatabase database, Dictionary<string, string?>? api = null)
+        {
+            var replicas = new Replicas(database, api ?? []);
+            try
+            {
+                replicas.Apis.AddRange(await Task.WhenAll(Enumerable.Range(0, apis).Select(_ => ApiProcess.StartAsync(replicas.Settings))));
+                replicas.StartWorker(workerDelayMilliseconds);
+            }
+            catch
+            {
+                await replicas.DisposeAsync();
+                throw;
+            }
+            return replicas;
+        }
+
+        private void StartWorker(int delayMilliseconds)
+        {
+            var settings = new Dictionary<string, string?>
+            {
+                ["ConnectionStrings:messaging"] = TestEnvironment.RabbitMq,
+                ["Worker:Model"] = Model,
+                ["Worker:StandIn"] = "Fake",
+                ["Worker:Fake:Dimensions"] = "64",
+                ["Worker:Fake:DelayMilliseconds"] = delayMilliseconds.ToString(),
+                ["Worker:Hub:Endpoint"] = $"http://127.0.0.1:{TestEnvironment.ClosedPort()}",
+            };
+            var factory = new WebApplicationFactory<WorkerMetrics>().WithWebHostBuilder(b =>
+            {
+                b.UseEnvironment("Testing");
+                foreach (var (k, v) in settings) b.UseSetting(k, v);
+            });
+            _ = factory.Services;  // starts it
+            _workers.Add(factory);
+        }
+
+        /// <summary>The replica holding the job's lease now (its runner's name carries its PID), and the lease's number.</summary>
+        public async Task<(ApiProcess? Holder, long Lease)> HolderOfAsync(string batchId)
+        {
+            await using var db = await _database.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT lease_owner, lease FROM batch_jobs WHERE id = @id", db);
+            command.Parameters.AddWithValue("id", batchId);
+            await using var reader = await command.ExecuteReaderAsync();
+            if (!await reader.ReadAsync() || reader.IsDBNull(0)) return (null, 0);
+            var pid = ApiProcess.PidOfRunner(reader.GetString(0));
+            return (Apis.SingleOrDefault(a => a.Pid == pid), reader.GetInt64(1));
+        }
+
+        public string Logs => string.Join("\n\n", Apis.Select(a => $"--- API {a.Pid} ---\n{a.Output}"));
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var api in Apis) await api.DisposeAsync();
+            foreach (var worker in _workers) await worker.DisposeAsync();
+            await _database.DisposeAsync();
+            if (Directory.Exists(_storage)) Directory.Delete(_storage, recursive: true);
+        }
+    }
+
+    private static async Task<List<string>> CustomIdsAsync(HttpClient http, string fileId) =>
+        (await http.GetStringAsync($"/v1/files/{fileId}/content")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("custom_id").GetString()!).ToList();
+
+    /// <summary>Polls the job until <paramref name="condition"/> holds; a 503 (the database briefly out of reach) is polled past.</summary>
+    private static async Task<JsonElement> WaitForAsync(HttpClient http, string id, Func<JsonElement, bool> condition, TimeSpan timeout)
+    {
+        JsonElement last = default;
+        await TestEnvironment.WaitUntilAsync(async () =>
+        {
+            var response = await http.GetAsync($"/v1/batches/{id}");
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable) return false;
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            last = await response.Content.ReadFromJsonAsync<JsonElement>();
+            return condition(last);
+        }, timeout, 100);
+        return last;
+    }
+
+    private static int Done(JsonElement batch) =>
+        batch.GetProperty("request_counts").GetProperty("completed").GetInt32() + batch.GetProperty("request_counts").GetProperty("failed").GetInt32();
+
+    [Fact]
+    public async Task A_batch_created_through_one_replica_is_read_cancelled_and_downloaded_through_another()
+    {
+        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 100, await PostgresDatabase.CreateAsync());
+        var (a, b) = (replicas.Apis[0].Client, replicas.Apis[1].Client);
+
+        // Uploaded through a: b lists it, describes it and reads its bytes (one record, one shared file).
+        var input = string.Join("\n", Enumerable.Range(0, 30).Select(i => BatchTests.Line($"r-{i}", replicas.Model, $"shared replica text {i}"))) + "\n";
+        var fileId = await BatchTests.UploadAsync(a, input);
+        Assert.Equal(input, await b.GetStringAsync($"/v1/files/{fileId}/content"));
+        Assert.Contains((await b.GetFromJsonAsync<JsonElement>("/v1/files")).GetProperty("data").EnumerateArray(), f => f.GetProperty("id").GetString() == fileId);
+
+        // Created through b, followed and downloaded through a; b downloads the same bytes.
+        var id = (await BatchTests.CreateBatchAsync(b, fileId)).GetProperty("id").GetString()!;
+        Assert.Equal(id, (await a.GetFromJsonAsync<JsonElement>("/v1/batches")).GetProperty("data")[0].GetProperty("id").GetString());
+        var done = await WaitForAsync(a, id, j => j.GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(90));
+        Assert.Equal(30, done.GetProperty("request_counts").GetProperty("completed").GetInt32());
+        var output = done.GetProperty("output_file_id").GetString()!;
+        Assert.Equal(Enumerable.Range(0, 30).Select(i => $"r-{i}"), await CustomIdsAsync(b, output));
+        Assert.Equal(await a.GetStringAsync($"/v1/files/{output}/content"), await b.GetStringAsync($"/v1/files/{output}/content"));
+
+        // A long job created through a, cancelled through whichever replica does not run it, seen cancelled through the other.
+        var slow = await BatchTests.UploadAsync(a, string.Join("\n", Enumerable.Range(0, 300).Select(i => BatchTests.Line($"c-{i}", replicas.Model, $"to be cancelled {i}"))));
+        var job = (await BatchTests.CreateBatchAsync(a, slow)).GetProperty("id").GetString()!;
+        await WaitForAsync(b, job, j => Done(j) >= 4, TimeSpan.FromSeconds(60));
+        var (holder, _) = await replicas.HolderOfAsync(job);
+        Assert.NotNull(holder);
+        var other = replicas.Apis.Single(r => r != holder);
+        var cancel = await other.Client.PostAsync($"/v1/batches/{job}/cancel", null);
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        Assert.Contains((await cancel.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("status").GetString(), new[] { "cancelling", "cancelled" });
+        var cancelled = await WaitForAsync(holder!.Client, job, j => j.GetProperty("status").GetString() == "cancelled", TimeSpan.FromSeconds(60));
+        var completed = cancelled.GetProperty("request_counts").GetProperty("completed").GetInt32();
+        Assert.InRange(completed, 4, 299);
+        Assert.Equal(Enumerable.Range(0, completed).Select(i => $"c-{i}"), await CustomIdsAsync(other.Client, cancelled.GetProperty("output_file_id").GetString()!));
+    }
+
+    [Fact]
+    public async Task Killing_the_replica_that_runs_a_job_lets_another_finish_it_with_every_line_exactly_once()
+    {
+        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync());
+        const int lines = 300;
+        var file = await BatchTests.UploadAsync(replicas.Apis[0].Client, string.Join("\n", Enumerable.Range(0, lines).Select(i => BatchTests.Line($"k-{i}", replicas.Model, $"survives a replica {i}"))));
+        var id = (await BatchTests.CreateBatchAsync(replicas.Apis[0].Client, file)).GetProperty("id").GetString()!;
+
+        var progress = await WaitForAsync(replicas.Apis[1].Client, id, j => Done(j) >= 60, TimeSpan.FromSeconds(60));
+        Assert.True(Done(progress) < lines, "the job finished before the kill; slow the fake backend down");
+        var (doomed, lease) = await replicas.HolderOfAsync(id);
+        Assert.NotNull(doomed);
+        await doomed!.KillAsync();  // SIGKILL: no checkpoint, no lease freed, lines in flight abandoned
+        var survivor = replicas.Apis.Single(r => r != doomed);
+        Assert.True(Done(await survivor.Client.GetFromJsonAsync<JsonElement>($"/v1/batches/{id}")) < lines);
+
+        var done = await WaitForAsync(survivor.Client, id, j => j.GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(120));
+        Assert.Equal(lines, done.GetProperty("request_counts").GetProperty("completed").GetInt32());
+        Assert.Equal(0, done.GetProperty("request_counts").GetProperty("failed").GetInt32());
+        Assert.Equal(Enumerable.Range(0, lines).Select(i => $"k-{i}"), await CustomIdsAsync(survivor.Client, done.GetProperty("output_file_id").GetString()!));
+        var (finisher, finalLease) = await replicas.HolderOfAsync(id);
+        Assert.Same(survivor, finisher);  // taken over, not resumed by a ghost
+        Assert.True(finalLease > lease);
+    }
+
+    [Fact]
+    public async Task A_PostgreSQL_restart_during_a_job_delays_it_and_loses_nothing()
+    {
+        await using var server = await PostgresServer.StartAsync();
+        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(server: server.ConnectionString));
+        const int lines = 200;
+        var http = replicas.Apis[0].Client;
+        var file = await BatchTests.UploadAsync(http, string.Join("\n", Enumerable.Range(0, lines).Select(i => BatchTests.Line($"p-{i}", replicas.Model, $"survives a database restart {i}"))));
+        var id = (await BatchTests.CreateBatchAsync(http, file)).GetProperty("id").GetString()!;
+        await WaitForAsync(http, id, j => Done(j) >= 40, TimeSpan.FromSeconds(60));
+
+        await server.StopAsync();
+        // Meanwhile a read answers with a clear 503 (never a 500), and the job waits at its last checkpoint.
+        var response = await http.GetAsync($"/v1/batches/{id}");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("service_unavailable", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetProperty("code").GetString());
+        Assert.NotNull(response.Headers.RetryAfter);
+        await TestEnvironment.WaitUntilAsync(() => replicas.Logs.Contains("the job database is unreachable", StringComparison.Ordinal)
+                                                  || replicas.Logs.Contains("Could not read the batch job database", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        await server.StartAgainAsync();
+
+        var done = await WaitForAsync(http, id, j => j.GetProperty("status").GetString() == "completed", TimeSpan.FromSeconds(120));
+        Assert.Equal(lines, done.GetProperty("request_counts").GetProperty("completed").GetInt32());
+        Assert.Equal(Enumerable.Range(0, lines).Select(i => $"p-{i}"), await CustomIdsAsync(replicas.Apis[1].Client, done.GetProperty("output_file_id").GetString()!));
+    }
+}
