@@ -25,6 +25,10 @@ param gpuTiers array = [ 'qwen3-embedding-4b' ]
 @description('RabbitMQ password (azd asks once and keeps it in the environment).')
 param rabbitMqPassword string
 
+@secure()
+@description('PostgreSQL administrator password for the batch store (azd asks once and keeps it in the environment).')
+param postgresPassword string
+
 @description('Images azd builds and pushes; placeholders until the first `azd deploy`.')
 param apiImage string = ''
 param gpuWorkerImages object = {}
@@ -47,6 +51,7 @@ module resources 'resources.bicep' = {
     gpuProfileType: gpuProfileType
     gpuTiers: gpuTiers
     rabbitMqPassword: rabbitMqPassword
+    postgresPassword: postgresPassword
     apiImage: apiImage
     gpuWorkerImages: gpuWorkerImages
   }

@@ -6,6 +6,8 @@ param gpuProfileType string
 param gpuTiers array
 @secure()
 param rabbitMqPassword string
+@secure()
+param postgresPassword string
 param apiImage string
 param gpuWorkerImages object
 
@@ -167,6 +169,28 @@ resource messaging 'Microsoft.App/containerApps@2025-01-01' = {
   }
 }
 
+// Batch jobs' database, shared by every API replica (the API applies its own migrations). Reached over TLS; the
+// firewall rule 0.0.0.0 admits Azure services (the environment's outbound addresses), not the internet.
+resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
+  name: 'psql-${token}'
+  location: location
+  tags: tags
+  sku: { name: 'Standard_B1ms', tier: 'Burstable' }
+  properties: {
+    version: '16'
+    administratorLogin: 'embedding'
+    administratorLoginPassword: postgresPassword
+    storage: { storageSizeGB: 32 }
+    highAvailability: { mode: 'Disabled' }
+  }
+}
+
+resource postgresAzureAccess 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
+  parent: postgres
+  name: 'allow-azure-services'
+  properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
+}
+
 resource cache 'Microsoft.App/containerApps@2025-01-01' = {
   name: 'cache'
   location: location
@@ -195,9 +219,13 @@ resource api 'Microsoft.App/containerApps@2025-01-01' = {
     configuration: {
       ingress: { external: true, targetPort: 8080, transport: 'http' }
       registries: [ { server: registry.properties.loginServer, identity: identity.id } ]
-      // Connection strings are composed from the secure password and go straight into Container Apps secrets.
-      #disable-next-line use-secure-value-for-secure-inputs
-      secrets: [ { name: 'messaging', value: 'amqp://embedding:${rabbitMqPassword}@messaging:5672/' } ]
+      // Connection strings are composed from the secure passwords and go straight into Container Apps secrets.
+      secrets: [
+        #disable-next-line use-secure-value-for-secure-inputs
+        { name: 'messaging', value: 'amqp://embedding:${rabbitMqPassword}@messaging:5672/' }
+        #disable-next-line use-secure-value-for-secure-inputs
+        { name: 'batches', value: 'Host=${postgres.properties.fullyQualifiedDomainName};Database=postgres;Username=embedding;Password=${postgresPassword};SSL Mode=Require' }
+      ]
     }
     template: {
       containers: [
@@ -208,7 +236,9 @@ resource api 'Microsoft.App/containerApps@2025-01-01' = {
             { name: 'HTTP_PORTS', value: '8080' }
             { name: 'ConnectionStrings__messaging', secretRef: 'messaging' }
             { name: 'ConnectionStrings__cache', value: 'cache:6379' }
-            // The job database on a network share: a rollback journal, not WAL (WAL's shared memory needs a local disk).
+            // Batch jobs in PostgreSQL, their files on the Azure Files share every replica mounts. (JournalMode: for
+            // SQLite, were the connection string removed: a rollback journal, as WAL's shared memory needs a local disk.)
+            { name: 'ConnectionStrings__batches', secretRef: 'batches' }
             { name: 'Api__Batches__StoragePath', value: '/data/batches' }
             { name: 'Api__Batches__JournalMode', value: 'DELETE' }
           // Each tier's entry in the model list (name, aliases, dimensions), as the AppHost lists it.
@@ -225,7 +255,7 @@ resource api 'Microsoft.App/containerApps@2025-01-01' = {
       scale: { minReplicas: 1, maxReplicas: 1 }
     }
   }
-  dependsOn: [ acrPull ]
+  dependsOn: [ acrPull, postgresAzureAccess ]
 }
 
 // One app per GPU tier: the GPU container is the app's first (and only) container: the scale unit (SGLang + worker,

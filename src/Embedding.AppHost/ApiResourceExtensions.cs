@@ -5,6 +5,9 @@ namespace Embedding.AppHost;
 /// <summary>The API's wiring: the models it lists and where it keeps batch jobs.</summary>
 public static class ApiResourceExtensions
 {
+    /// <summary>The API's connection name for the batch store's PostgreSQL (ConnectionStrings__batches).</summary>
+    public const string BatchesConnectionName = "batches";
+
     /// <summary>Lists a tier among the API's models, as the API binds it (Api:Models:{index}).</summary>
     public static IResourceBuilder<ProjectResource> WithModel(this IResourceBuilder<ProjectResource> api, int index, TierPlan plan)
     {
@@ -13,8 +16,9 @@ public static class ApiResourceExtensions
     }
 
     /// <summary>
-    /// Where the API keeps batch jobs and their files: under .data/ beside the local servers' data when run here; on a
-    /// persistent volume (a PersistentVolumeClaim in the Kubernetes manifests) when published, so jobs survive the pod.
+    /// Where the API keeps batch jobs' files (the jobs themselves are in PostgreSQL): under .data/ beside the local
+    /// servers' data when run here; on a persistent volume when published (a ReadWriteMany PersistentVolumeClaim in the
+    /// Kubernetes manifests), so files survive the pod and every API replica reads what another wrote.
     /// </summary>
     public static IResourceBuilder<ProjectResource> WithBatchStorage(this IResourceBuilder<ProjectResource> api)
     {

@@ -4,7 +4,7 @@ using Embedding.AppHost.Scaling;
 using Microsoft.Extensions.Configuration;
 
 // The architecture, top to bottom:
-//   client -> api (OpenAI /v1/embeddings, port 5080) -> cache (Redis) -> messaging (RabbitMQ)
+//   client -> api (OpenAI /v1/embeddings, port 5080; batch jobs in PostgreSQL) -> cache (Redis) -> messaging (RabbitMQ)
 //          -> one worker per model tier, each on its own queue -> its model (in-process ONNX, or an SGLang GPU engine)
 // Workers scale with their queue's depth, down to zero (Embedding:Scaling; the same policy is published for Kubernetes and Azure).
 var builder = DistributedApplication.CreateBuilder(args);
@@ -18,11 +18,14 @@ var useContainers = builder.ExecutionContext.IsPublishMode || (embedding.UseCont
 var (cache, (messaging, management)) = useContainers
     ? (builder.AddRedis("cache").AsConnectionString(), builder.AddRabbitMQBroker("messaging"))
     : (builder.AddLocalRedis("cache", embedding.LocalRedisPort), builder.AddLocalRabbitMQ("messaging", embedding.LocalRabbitMqPort));
+// Batch jobs' database, shared by every API replica (their files: WithBatchStorage).
+var postgres = useContainers ? builder.AddPostgresServer("postgres") : builder.AddLocalPostgres("postgres", embedding.LocalPostgresPort);
 
 // The API: cache in front, queues behind, every served tier listed; batch jobs on storage of their own.
 var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
+    .WithReference(postgres, ApiResourceExtensions.BatchesConnectionName).WaitFor(postgres)
     .WithBatchStorage()
     .WithExternalHttpEndpoints()
     .WithHealthProbe("/health")

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Embedding.AppHost;
 
-/// <summary>Redis and RabbitMQ: Aspire's container resources, or the Debian packages' servers as local processes.</summary>
+/// <summary>Redis, RabbitMQ and PostgreSQL: Aspire's container resources, or the Debian packages' servers as local processes.</summary>
 public static class InfrastructureExtensions
 {
     /// <summary>Erases the concrete container type so both infrastructure choices read the same in AppHost.cs.</summary>
@@ -57,6 +57,27 @@ public static class InfrastructureExtensions
             .WithTcpHealthCheck(builder, port)
             .AsConnectionString();
         return (resource, ReferenceExpression.Create($"http://guest:guest@127.0.0.1:{(port + 1).ToString()}/"));
+    }
+
+    /// <summary>
+    /// PostgreSQL for the batch store, as Aspire's container resource. The API connects to the server's own
+    /// <c>postgres</c> database (always there, also where no AppHost creates one: a published manifest) and makes its
+    /// tables itself. Its data on a volume (a PersistentVolumeClaim when published): jobs outlive the pod.
+    /// </summary>
+    public static IResourceBuilder<IResourceWithConnectionString> AddPostgresServer(this IDistributedApplicationBuilder builder, string name) =>
+        builder.AddPostgres(name).WithDataVolume($"{name}-data").AsConnectionString();
+
+    /// <summary>PostgreSQL from the Debian package as a local process (scripts/local-postgres.sh), its cluster under .data/.</summary>
+    public static IResourceBuilder<IResourceWithConnectionString> AddLocalPostgres(this IDistributedApplicationBuilder builder, string name, int port)
+    {
+        var data = DataDirectory(builder, name);
+        var script = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "..", "scripts", "local-postgres.sh"));
+        var postgres = new LocalServerResource(name, "bash", data,
+            ReferenceExpression.Create($"Host=127.0.0.1;Port={port.ToString()};Username=postgres;Database=postgres"));
+        return builder.AddResource(postgres)
+            .WithArgs(script, data, port.ToString())
+            .WithTcpHealthCheck(builder, port)
+            .AsConnectionString();
     }
 
     private static IResourceBuilder<T> WithTcpHealthCheck<T>(this IResourceBuilder<T> resource, IDistributedApplicationBuilder builder, int port)

@@ -151,6 +151,9 @@ public sealed class AppHostTests
         Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-tiny-test-int8", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b", "qwen3-embedding-4b-cuda"], served);
         Assert.Equal("onnx:qwen3-embedding-4b-cuda/model.onnx", api["Api__Models__5__Numerics"]!.GetValue<string>());
         Assert.Equal("Qwen/Qwen3-Embedding-4B", api["Api__Models__3__Aliases__0"]!.GetValue<string>());
+        // Batch jobs in the PostgreSQL server every API replica reaches (its data on a volume).
+        Assert.Equal("{postgres.connectionString}", api["ConnectionStrings__batches"]!.GetValue<string>());
+        Assert.Equal("postgres-data", resources["postgres"]!["volumes"]![0]!["name"]!.GetValue<string>());
     }
 
     private static async Task<JsonNode?> PublishManifestAsync(params string[] settings)

@@ -72,6 +72,9 @@ public sealed class AzureContainerAppsTests
         var env = apiContainer["env"]!.GetValue<string>();
         Assert.Contains("createObject('name', 'Api__Batches__StoragePath', 'value', '/data/batches')", env);
         Assert.Contains("createObject('name', 'Api__Batches__JournalMode', 'value', 'DELETE')", env);
+        // The jobs themselves in PostgreSQL (a flexible server), through a Container Apps secret.
+        Assert.Contains("createObject('name', 'ConnectionStrings__batches', 'secretRef', 'batches')", env);
+        Assert.Single(Resources(template), r => Type(r) == "Microsoft.DBforPostgreSQL/flexibleServers");
 
         // Each tier's model-list entry as the AppHost lists it, aliases included (Qwen/Qwen3-Embedding-4B is not a 404 on Azure).
         Assert.Contains("variables('units')[lambdaVariables('i')].model", env);

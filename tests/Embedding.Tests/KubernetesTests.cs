@@ -134,13 +134,17 @@ public sealed class KubernetesTests
         Assert.Equal("/metrics", scrape["prometheus.io/path"]!.GetValue<string>());
         foreach (var name in new[] { "cache", "messaging" }) Assert.NotNull(Find(objects, "Service", name));
 
-        // Batch jobs live on a claim of their own, so they survive the API's pod.
+        // Batch jobs: their files on a ReadWriteMany claim every API replica mounts, the jobs in PostgreSQL (its data on a
+        // claim of its own); both survive the API's pods.
         var apiPod = Find(objects, "Deployment", "api")["spec"]!["template"]!["spec"]!;
         var apiContainer = apiPod["containers"]![0]!;
         Assert.Equal("/data/batches", apiContainer["env"]!.AsArray().Single(e => e!["name"]!.GetValue<string>() == "Api__Batches__StoragePath")!["value"]!.GetValue<string>());
         Assert.Contains(apiContainer["volumeMounts"]!.AsArray(), m => m!["name"]!.GetValue<string>() == "batch-data" && m["mountPath"]!.GetValue<string>() == "/data/batches");
         Assert.Contains(apiPod["volumes"]!.AsArray(), v => v!["persistentVolumeClaim"]?["claimName"]?.GetValue<string>() == "batch-data");
-        Assert.NotNull(Find(objects, "PersistentVolumeClaim", "batch-data"));
+        Assert.Equal(["ReadWriteMany"], Find(objects, "PersistentVolumeClaim", "batch-data")["spec"]!["accessModes"]!.AsArray().Select(m => m!.GetValue<string>()));
+        Assert.Contains(apiContainer["env"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "ConnectionStrings__batches" && e["valueFrom"]?["secretKeyRef"] is not null);
+        Assert.NotNull(Find(objects, "Service", "postgres"));
+        Assert.NotNull(Find(objects, "PersistentVolumeClaim", "postgres-data"));
     }
 
     /// <summary>Also: a tier's GPU type (the simulator's recommendation) selects its nodes, and a card without bf16 runs fp32.</summary>

@@ -11,6 +11,7 @@ public sealed class EmbeddingSettings
 
     public int LocalRedisPort { get; set; } = 36379;
     public int LocalRabbitMqPort { get; set; } = 35672;
+    public int LocalPostgresPort { get; set; } = 35432;
 
     /// <summary>The model hub (or a mirror) for hub-sourced tiers; unset: HF_ENDPOINT, else huggingface.co.</summary>
     public string? HubEndpoint { get; set; }
