@@ -24,6 +24,7 @@ var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithReference(cache).WaitFor(cache)
     .WithReference(messaging).WaitFor(messaging)
     .WithBatchStorage()
+    .WithApiReplicas(embedding)
     .WithExternalHttpEndpoints()
     .WithHealthProbe("/health")
     .WithPrometheusWhenPublished();
