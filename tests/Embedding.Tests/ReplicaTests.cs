@@ -3,6 +3,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
 using Embedding.Api;
 using Embedding.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,6 +39,10 @@ public sealed class ReplicaTests
 
     private static HttpClient Client(EmbeddingStack stack, string key) => stack.NewClient(key);
 
+    /// <summary>Until a replica's Redis connection is up its limits are its own (the fallback): wait for it, with a deadline.</summary>
+    private static Task ConnectedAsync(params EmbeddingStack[] stacks) => TestEnvironment.WaitUntilAsync(
+        () => stacks.All(s => s.ApiServices.GetRequiredService<StackExchange.Redis.IConnectionMultiplexer>().IsConnected), TimeSpan.FromSeconds(20));
+
     private static async Task<JsonElement> ErrorOf(HttpResponseMessage response) =>
         (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
 
@@ -48,6 +55,7 @@ public sealed class ReplicaTests
         var keys = Keys(out _, new() { ["Api:Auth:Keys:0:RequestsPerMinute"] = "3" });
         await using var one = new EmbeddingStack(backend: "Fake", workers: 0, api: keys);
         await using var two = new EmbeddingStack(backend: "Fake", workers: 0, model: one.Model, api: keys);
+        await ConnectedAsync(one, two);
         using var viaOne = Client(one, AliceKey);
         using var viaTwo = Client(two, AliceKey);
 
@@ -78,6 +86,7 @@ public sealed class ReplicaTests
         var keys = Keys(out _, new() { ["Api:Auth:Keys:0:TokensPerMinute"] = "60" });
         await using var one = new EmbeddingStack(backend: "Fake", api: keys);
         await using var two = new EmbeddingStack(backend: "Fake", workers: 0, model: one.Model, api: keys);
+        await ConnectedAsync(one, two);
         using var viaOne = Client(one, AliceKey);
         using var viaTwo = Client(two, AliceKey);
 
@@ -175,5 +184,19 @@ public sealed class ReplicaTests
             Assert.True(local.GetValueOrDefault("requests") >= 3, $"requests decided locally: {local.GetValueOrDefault("requests")}");
             Assert.True(local.GetValueOrDefault("tokens") >= 3, $"token checks decided locally: {local.GetValueOrDefault("tokens")}");
         }
+    }
+
+    /// <summary>The AppHost runs as many API processes as Embedding:ApiReplicas asks (one by default), behind one endpoint.</summary>
+    [Theory]
+    [InlineData(null, 1)]
+    [InlineData("2", 2)]
+    public async Task The_apphost_runs_as_many_api_replicas_as_asked(string? setting, int expected)
+    {
+        string[] args = setting is null ? ["--Embedding:UseContainers=false"] : ["--Embedding:UseContainers=false", $"--Embedding:ApiReplicas={setting}"];
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(args);
+        await using var app = await builder.BuildAsync();
+
+        var api = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == "api");
+        Assert.Equal(expected, api.TryGetLastAnnotation<ReplicaAnnotation>(out var replicas) ? replicas.Replicas : 1);
     }
 }
