@@ -186,17 +186,40 @@ public sealed class ReplicaTests
         }
     }
 
-    /// <summary>The AppHost runs as many API processes as Embedding:ApiReplicas asks (one by default), behind one endpoint.</summary>
-    [Theory]
-    [InlineData(null, 1)]
-    [InlineData("2", 2)]
-    public async Task The_apphost_runs_as_many_api_replicas_as_asked(string? setting, int expected)
+    /// <summary>One API process by default; Embedding:ApiReplicas asks for more.</summary>
+    [Fact]
+    public async Task The_apphost_runs_one_api_process_by_default()
     {
-        string[] args = setting is null ? ["--Embedding:UseContainers=false"] : ["--Embedding:UseContainers=false", $"--Embedding:ApiReplicas={setting}"];
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(args);
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(["--Embedding:UseContainers=false"]);
         await using var app = await builder.BuildAsync();
 
         var api = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == "api");
-        Assert.Equal(expected, api.TryGetLastAnnotation<ReplicaAnnotation>(out var replicas) ? replicas.Replicas : 1);
+        Assert.Equal(1, api.TryGetLastAnnotation<ReplicaAnnotation>(out var replicas) ? replicas.Replicas : 1);
+    }
+
+    /// <summary>
+    /// The real AppHost with Embedding:ApiReplicas=2 (local redis-server and rabbitmq-server on ports of this test's own):
+    /// two API processes run, and the one endpoint in front of them answers.
+    /// </summary>
+    [Fact]
+    public async Task The_apphost_runs_two_api_processes_behind_one_endpoint_when_asked()
+    {
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
+            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36679", "--Embedding:LocalRabbitMqPort=35972", "--Embedding:ApiReplicas=2"]);
+        await using var app = await builder.BuildAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var states = new System.Collections.Concurrent.ConcurrentDictionary<string, string?>();
+        _ = Task.Run(async () =>
+        {
+            await foreach (var e in app.ResourceNotifications.WatchAsync(timeout.Token))
+                if (e.Resource.Name == "api") states[e.ResourceId] = e.Snapshot.State?.Text;
+        }, timeout.Token);
+        await app.StartAsync(timeout.Token);
+        await app.ResourceNotifications.WaitForResourceHealthyAsync("api", timeout.Token);
+
+        await TestEnvironment.WaitUntilAsync(() => states.Values.Count(s => s == KnownResourceStates.Running) == 2, TimeSpan.FromMinutes(1));
+        using var http = app.CreateHttpClient("api");
+        for (var i = 0; i < 10; i++)
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/v1/models", timeout.Token)).StatusCode);
     }
 }
