@@ -142,6 +142,9 @@ public sealed class AuthOptions
     [Range(0, int.MaxValue)] public int RequestsPerMinute { get; set; } = 3000;
     [Range(0, long.MaxValue)] public long TokensPerMinute { get; set; } = 1_000_000;
 
+    /// <summary>A limit check in Redis slower than this is decided by this process's own counters (KeyBuckets).</summary>
+    [Range(10, 60_000)] public int RedisTimeoutMilliseconds { get; set; } = 500;
+
     /// <summary>A key's limits: its own, else the defaults. The anonymous caller of an open API is not limited.</summary>
     public (int RequestsPerMinute, long TokensPerMinute) LimitsFor(string keyName)
     {

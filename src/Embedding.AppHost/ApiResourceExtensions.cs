@@ -1,4 +1,5 @@
 using Aspire.Hosting.ApplicationModel;
+using Embedding.AppHost.Kubernetes;
 
 namespace Embedding.AppHost;
 
@@ -13,6 +14,16 @@ public static class ApiResourceExtensions
     {
         foreach (var (key, value) in plan.ListingSettings($"Api:Models:{index}")) api.WithEnvironment(ConfigurationKeys.EnvironmentName(key), value);
         return api;
+    }
+
+    /// <summary>
+    /// Several API replicas: here <paramref name="settings"/>' ApiReplicas processes behind the one endpoint; when
+    /// published, an autoscaler on CPU and a disruption budget (<see cref="ApiScalingSettings"/>).
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithApiReplicas(this IResourceBuilder<ProjectResource> api, EmbeddingSettings settings)
+    {
+        if (api.ApplicationBuilder.ExecutionContext.IsPublishMode) return api.WithAnnotation(new CpuScalingAnnotation(settings.ApiScaling));
+        return settings.ApiReplicas == 1 ? api : api.WithReplicas(settings.ApiReplicas);
     }
 
     /// <summary>

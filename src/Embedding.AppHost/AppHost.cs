@@ -27,6 +27,7 @@ var api = builder.AddProject<Projects.Embedding_Api>("api")
     .WithReference(messaging).WaitFor(messaging)
     .WithReference(postgres, ApiResourceExtensions.BatchesConnectionName).WaitFor(postgres)
     .WithBatchStorage()
+    .WithApiReplicas(embedding)
     .WithExternalHttpEndpoints()
     .WithHealthProbe("/health")
     .WithPrometheusWhenPublished();

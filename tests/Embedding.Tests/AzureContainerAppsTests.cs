@@ -61,10 +61,14 @@ public sealed class AzureContainerAppsTests
         foreach (var expected in new[] { "'rabbitmq'", "'http'", "'QueueLength'", "'MessageRate'", "scaling.TargetMessageRate", ".queue", "'host'" })
             Assert.Contains(expected, rules);
 
-        // Batch jobs: the API keeps them on a file share (rollback journal, not WAL) and runs as one replica, so every
-        // request sees the same jobs and one runner works them.
+        // The API scales out on concurrent HTTP requests, from one replica to apiMaxReplicas; batch jobs on a file share.
         var api = Resources(template).Single(r => Type(r) == "Microsoft.App/containerApps" && r["name"]!.GetValue<string>() == "api")["properties"]!["template"]!;
-        Assert.Equal(1, api["scale"]!["maxReplicas"]!.GetValue<int>());
+        Assert.Equal(1, api["scale"]!["minReplicas"]!.GetValue<int>());
+        Assert.Equal("[parameters('apiMaxReplicas')]", api["scale"]!["maxReplicas"]!.GetValue<string>());
+        Assert.True(template["parameters"]!["apiMaxReplicas"]!["defaultValue"]!.GetValue<int>() > 1);
+        var httpRule = api["scale"]!["rules"]!.AsArray().Single()!;
+        Assert.Equal("http", httpRule["name"]!.GetValue<string>());
+        Assert.Equal("[string(parameters('apiConcurrentRequests'))]", httpRule["http"]!["metadata"]!["concurrentRequests"]!.GetValue<string>());
         Assert.Equal("AzureFile", api["volumes"]![0]!["storageType"]!.GetValue<string>());
         var apiContainer = api["containers"]![0]!;
         Assert.Equal("/data/batches", apiContainer["volumeMounts"]![0]!["mountPath"]!.GetValue<string>());

@@ -145,6 +145,27 @@ public sealed class KubernetesTests
         Assert.Contains(apiContainer["env"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "ConnectionStrings__batches" && e["valueFrom"]?["secretKeyRef"] is not null);
         Assert.NotNull(Find(objects, "Service", "postgres"));
         Assert.NotNull(Find(objects, "PersistentVolumeClaim", "postgres-data"));
+
+        // The API scales out: at least two replicas, an autoscaler on CPU (which needs the container's CPU request),
+        // and a disruption budget that keeps all but one up through a drain.
+        var apiScaling = new Embedding.AppHost.ApiScalingSettings();
+        Assert.True(apiScaling.MinReplicas >= 2);
+        Assert.Equal(apiScaling.MinReplicas, Find(objects, "Deployment", "api")["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Equal(apiScaling.CpuRequest, apiContainer["resources"]!["requests"]!["cpu"]!.ToString());
+        var hpa = Find(objects, "HorizontalPodAutoscaler", "api");
+        Assert.Equal("autoscaling/v2", hpa["apiVersion"]!.GetValue<string>());
+        var hpaSpec = hpa["spec"]!;
+        Assert.Equal(("apps/v1", "Deployment", "api"), (hpaSpec["scaleTargetRef"]!["apiVersion"]!.GetValue<string>(),
+            hpaSpec["scaleTargetRef"]!["kind"]!.GetValue<string>(), hpaSpec["scaleTargetRef"]!["name"]!.GetValue<string>()));
+        Assert.Equal((apiScaling.MinReplicas, apiScaling.MaxReplicas), (hpaSpec["minReplicas"]!.GetValue<int>(), hpaSpec["maxReplicas"]!.GetValue<int>()));
+        var cpu = hpaSpec["metrics"]!.AsArray().Single()!["resource"]!;
+        Assert.Equal("cpu", cpu["name"]!.GetValue<string>());
+        Assert.Equal(("Utilization", apiScaling.TargetCpuUtilization), (cpu["target"]!["type"]!.GetValue<string>(), cpu["target"]!["averageUtilization"]!.GetValue<int>()));
+        var pdb = Find(objects, "PodDisruptionBudget", "api")["spec"]!;
+        Assert.Equal(1, pdb["maxUnavailable"]!.GetValue<int>());
+        Assert.Equal("api", pdb["selector"]!["matchLabels"]!["app.kubernetes.io/name"]!.GetValue<string>());
+        // Workers scale by their queue (KEDA), not on CPU.
+        Assert.DoesNotContain(objects, o => o["kind"]!.GetValue<string>() == "HorizontalPodAutoscaler" && o["metadata"]!["name"]!.GetValue<string>() != "api");
     }
 
     /// <summary>Also: a tier's GPU type (the simulator's recommendation) selects its nodes, and a card without bf16 runs fp32.</summary>
@@ -214,12 +235,16 @@ public sealed class KubernetesTests
     public async Task Scaling_values_come_from_configuration()
     {
         var objects = await PublishAndValidateAsync("--Embedding:Scaling:MaxReplicas=7", "--Embedding:Scaling:TargetQueueLength=33",
-                                                    "--Embedding:Scaling:CooldownSeconds=300", "--Embedding:Scaling:ScaleInSeconds=90");
+                                                    "--Embedding:Scaling:CooldownSeconds=300", "--Embedding:Scaling:ScaleInSeconds=90",
+                                                    "--Embedding:ApiScaling:MinReplicas=3", "--Embedding:ApiScaling:MaxReplicas=12");
         var spec = Find(objects, "ScaledObject", "worker-qwen3-embedding-tiny-test")["spec"]!;
         Assert.Equal(7, spec["maxReplicaCount"]!.GetValue<int>());
         Assert.Equal(300, spec["cooldownPeriod"]!.GetValue<int>());
         Assert.Equal(90, spec["advanced"]!["horizontalPodAutoscalerConfig"]!["behavior"]!["scaleDown"]!["stabilizationWindowSeconds"]!.GetValue<int>());
         Assert.Equal("33", spec["triggers"]![0]!["metadata"]!["value"]!.GetValue<string>());
+        var hpa = Find(objects, "HorizontalPodAutoscaler", "api")["spec"]!;
+        Assert.Equal((3, 12), (hpa["minReplicas"]!.GetValue<int>(), hpa["maxReplicas"]!.GetValue<int>()));
+        Assert.Equal(3, Find(objects, "Deployment", "api")["spec"]!["replicas"]!.GetValue<int>());
     }
 
     [Fact]

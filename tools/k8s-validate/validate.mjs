@@ -5,11 +5,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import * as core from "kubernetes-models/v1";
 import * as apps from "kubernetes-models/apps/v1";
+import * as autoscaling from "kubernetes-models/autoscaling/v2";
+import * as policy from "kubernetes-models/policy/v1";
 import * as keda from "@kubernetes-models/keda/keda.sh/v1alpha1";
 
 const models = {
   "v1": core,
   "apps/v1": apps,
+  "autoscaling/v2": autoscaling,
+  "policy/v1": policy,
   "keda.sh/v1alpha1": keda,
 };
 

@@ -24,7 +24,8 @@ public static class EmbeddingsApi
     {
         var key = http.User.KeyName();
         var tokensPerMinute = options.Value.Auth.LimitsFor(key).TokensPerMinute;
-        if (!quotas.TryStart(key, tokensPerMinute, out var wait))
+        var (mayStart, wait) = await quotas.TryStartAsync(key, tokensPerMinute);
+        if (!mayStart)
         {
             await OpenAIError.RateLimited($"Rate limit reached for tokens: key '{key}' may use {tokensPerMinute} tokens per minute.",
                 "tokens", (int)Math.Ceiling(wait.TotalSeconds)).WriteAsync(http.Response);
@@ -51,7 +52,7 @@ public static class EmbeddingsApi
                 await failure.WriteAsync(http.Response);
                 return;
             }
-            quotas.Charge(key, tokensPerMinute, result!.PromptTokens);
+            await quotas.ChargeAsync(key, tokensPerMinute, result!.PromptTokens);
             await JsonResponse.WriteAsync(http, writer => EmbeddingsResponse.WriteAsync(writer, request, result));
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)

@@ -40,9 +40,14 @@ public static class ApplicationServicesExtensions
         builder.Services.AddSingleton<ApiKeyRing>();
         builder.Services.AddEmbeddingRateLimits();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<LocalKeyBuckets>();
+        builder.Services.AddSingleton(sp => new KeyBuckets(sp.GetRequiredService<LocalKeyBuckets>(),
+            sp.GetService<IConnectionMultiplexer>() is { } redis ? new RedisKeyBuckets(redis) : null,
+            sp.GetRequiredService<IOptions<EmbeddingApiOptions>>(), sp.GetRequiredService<ApiMetrics>(), sp.GetRequiredService<ILogger<KeyBuckets>>()));
         builder.Services.AddSingleton<TokenQuotas>();
 
-        // Redis is an optional second cache level. No health check: a Redis outage must not take the API out of rotation.
+        // Redis is an optional second cache level and where per-key limits are counted across replicas.
+        // No health check: a Redis outage must not take the API out of rotation.
         if (!string.IsNullOrEmpty(builder.Configuration.GetConnectionString(CacheConnectionName)))
         {
             builder.AddRedisClient(CacheConnectionName,

@@ -7,7 +7,8 @@ namespace Embedding.Api.Security;
 
 /// <summary>
 /// ASP.NET Core rate limiting, two layers: a process-wide cap on requests in flight (beyond it the API sheds load with
-/// 503 + Retry-After instead of queueing in memory), and requests per minute per API key (429 + Retry-After).
+/// 503 + Retry-After instead of queueing in memory; it protects this process, so it is counted here), and requests per
+/// minute per API key (429 + Retry-After; counted across replicas, <see cref="SharedRequestLimiter"/>).
 /// Tokens per minute are <see cref="TokenQuotas"/>, charged from real usage.
 /// </summary>
 public static class RateLimits
@@ -30,15 +31,10 @@ public static class RateLimits
             var key = http.User.KeyName();
             var rpm = http.RequestServices.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value.Auth.LimitsFor(key).RequestsPerMinute;
             if (rpm <= 0) return RateLimitPartition.GetNoLimiter(key);
-            // A bucket of one minute's requests, refilled every second: bursts up to the limit, the limit on average.
-            return RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
-            {
-                TokenLimit = rpm,
-                TokensPerPeriod = Math.Max(1, rpm / 60),
-                ReplenishmentPeriod = TimeSpan.FromSeconds(Math.Max(1, 60 / rpm)),
-                QueueLimit = 0,
-                AutoReplenishment = true,
-            });
+            // A bucket of one minute's requests, refilled continuously: bursts up to the limit, the limit on average,
+            // counted across replicas (KeyBuckets).
+            var buckets = http.RequestServices.GetRequiredService<KeyBuckets>();
+            return RateLimitPartition.Get(key, k => new SharedRequestLimiter(buckets, k, rpm));
         });
 
         limiter.OnRejected = async (context, _) =>

@@ -28,6 +28,7 @@ public sealed class ApiMetrics
     private readonly CacheCounts _l1 = new(), _l2 = new();
     private readonly ConcurrentDictionary<string, TierQueue> _queues = new(StringComparer.OrdinalIgnoreCase);
     private readonly Counter<long> _nearDuplicates;
+    private readonly Counter<long> _limitsLocal;
 
     public ApiMetrics(IMeterFactory meterFactory, IOptions<EmbeddingApiOptions> options, QueueObserver queues)
     {
@@ -44,6 +45,9 @@ public sealed class ApiMetrics
 
         _nearDuplicates = meter.CreateCounter<long>("embedding.cache.near_duplicates", "{text}",
             "Texts answered with the cached vector of a near-identical text (Api:Cache:NearDuplicates), by model");
+
+        _limitsLocal = meter.CreateCounter<long>("embedding.limits.local", "{check}",
+            "Per-key limit checks (limit: requests or tokens) decided by this replica's own counters because Redis was unreachable or slow");
 
         foreach (var model in options.Value.Models) _queues[model.Name] = new TierQueue(model.Name);
         // The broker's readings are the observer's (it polls them); these gauges only report them.
@@ -74,6 +78,8 @@ public sealed class ApiMetrics
     }
 
     public void CacheL2Error() => _cacheL2Errors.Add(1);
+
+    public void LimitCheckedLocally(string limit) => _limitsLocal.Add(1, new KeyValuePair<string, object?>("limit", limit));
 
     public void Served(string model, int inputs, long tokens)
     {

@@ -10,7 +10,8 @@ namespace Embedding.AppHost.Kubernetes;
 /// <summary>
 /// Turns the AppHost's publish-mode app model into Kubernetes objects: a Deployment (and Service) per project
 /// and container, sidecars merged into their pod, secrets for every value built from a secret parameter, and
-/// for each queue-scaled worker a KEDA ScaledObject with its TriggerAuthentication. Typed KubernetesClient
+/// for each queue-scaled worker a KEDA ScaledObject with its TriggerAuthentication, for the CPU-scaled API a
+/// HorizontalPodAutoscaler and PodDisruptionBudget. Typed KubernetesClient
 /// objects, serialised with KubernetesYaml; one file per resource.
 /// </summary>
 public sealed class KubernetesManifests(DistributedApplicationModel model, DistributedApplicationExecutionContext context,
@@ -59,6 +60,8 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
         foreach (var member in members) containers.Add(await ContainerAsync(member, resource, secret, ct));
 
         var scaling = resource.Annotations.OfType<QueueScalingAnnotation>().SingleOrDefault();
+        var cpuScaling = resource.Annotations.OfType<CpuScalingAnnotation>().SingleOrDefault()?.Settings;
+        if (cpuScaling is not null) containers[members.IndexOf(resource)].Resources = CpuScaling.Requests(cpuScaling);
         var gpu = members.SelectMany(m => m.Annotations.OfType<GpuAnnotation>()).FirstOrDefault();
         var pod = new V1PodSpec
         {
@@ -84,8 +87,9 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
             Metadata = Meta(resource.Name, labels),
             Spec = new V1DeploymentSpec
             {
-                // KEDA owns a queue-scaled worker's replica count, starting from the policy's minimum (zero); others run as asked.
-                Replicas = scaling?.Policy.MinReplicas ?? (resource.TryGetLastAnnotation<ReplicaAnnotation>(out var replicas) ? replicas.Replicas : 1),
+                // KEDA owns a queue-scaled worker's replica count, starting from the policy's minimum (zero), the HPA a
+                // CPU-scaled service's, from its minimum; others run as asked.
+                Replicas = scaling?.Policy.MinReplicas ?? cpuScaling?.MinReplicas ?? (resource.TryGetLastAnnotation<ReplicaAnnotation>(out var replicas) ? replicas.Replicas : 1),
                 Selector = new V1LabelSelector { MatchLabels = labels },
                 Template = new V1PodTemplateSpec { Metadata = new V1ObjectMeta { Labels = labels, Annotations = ScrapeAnnotations(containers) }, Spec = pod },
             },
@@ -105,6 +109,7 @@ public sealed class KubernetesManifests(DistributedApplicationModel model, Distr
                 },
             });
         if (scaling is not null) objects.AddRange(await new KedaScaling(_values).ForAsync(resource, scaling, ct));
+        if (cpuScaling is not null) objects.AddRange(CpuScaling.For(resource.Name, labels, cpuScaling));
         return objects;
     }
 

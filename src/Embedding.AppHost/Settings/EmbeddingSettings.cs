@@ -21,6 +21,12 @@ public sealed class EmbeddingSettings
     /// <summary>How every worker tier follows its queue, here and when published (Kubernetes, Azure).</summary>
     public ScalingPolicy Scaling { get; set; } = new();
 
+    /// <summary>API processes `dotnet run` starts behind one endpoint (Aspire replicas); they share Redis and RabbitMQ.</summary>
+    public int ApiReplicas { get; set; } = 1;
+
+    /// <summary>How the published API scales (Kubernetes).</summary>
+    public ApiScalingSettings ApiScaling { get; set; } = new();
+
     /// <summary>Image registry and tag for `--publisher kubernetes`.</summary>
     public KubernetesSettings Kubernetes { get; set; } = new();
 
@@ -36,6 +42,8 @@ public sealed class EmbeddingSettings
     /// <summary>Fails at start on what would otherwise fail later: a tier naming a GPU type nobody knows, or a device its backend has not.</summary>
     public EmbeddingSettings Validated()
     {
+        if (ApiReplicas < 1) throw new InvalidOperationException($"Embedding:ApiReplicas is {ApiReplicas}: at least one API process runs.");
+        ApiScaling.Validated();
         foreach (var tier in Tiers)
         {
             _ = tier.GpuType;  // throws with the known names
