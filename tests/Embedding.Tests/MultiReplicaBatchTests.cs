@@ -96,6 +96,17 @@ public sealed class MultiReplicaBatchTests
             return (Apis.SingleOrDefault(a => a.Pid == pid), reader.GetInt64(1));
         }
 
+        /// <summary>The output bytes the job's last checkpoint committed, and the most any of its work files holds on disk now.</summary>
+        public async Task<(long Committed, long OnDisk)> OutputBytesAsync(string batchId)
+        {
+            await using var db = await _database.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT (data->>'outputBytes')::bigint FROM batch_jobs WHERE id = @id", db);
+            command.Parameters.AddWithValue("id", batchId);
+            var committed = (long)(await command.ExecuteScalarAsync())!;
+            var work = new DirectoryInfo(Path.Combine(_storage, "work"));
+            return (committed, work.Exists ? work.GetFiles($"{batchId}.output*.jsonl").Select(f => f.Length).DefaultIfEmpty(0).Max() : 0);
+        }
+
         public string Logs => string.Join("\n\n", Apis.Select(a => $"--- API {a.Pid} ---\n{a.Output}"));
 
         public async ValueTask DisposeAsync()
@@ -169,13 +180,21 @@ public sealed class MultiReplicaBatchTests
     [Fact]
     public async Task Killing_the_replica_that_runs_a_job_lets_another_finish_it_with_every_line_exactly_once()
     {
-        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync());
+        // Checkpoints a second apart: when the replica dies, dozens of lines are answered and written past the last one.
+        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(),
+            api: new() { ["Api:Batches:CheckpointMilliseconds"] = "1000" });
         const int lines = 300;
-        var file = await BatchTests.UploadAsync(replicas.Apis[0].Client, string.Join("\n", Enumerable.Range(0, lines).Select(i => BatchTests.Line($"k-{i}", replicas.Model, $"survives a replica {i}"))));
+        // 16 texts a line (about 20 KB of output each): what was answered since the last checkpoint is well past the file
+        // stream's buffer, so it is on disk when the replica dies, and the next lease must drop it.
+        var file = await BatchTests.UploadAsync(replicas.Apis[0].Client, string.Join("\n", Enumerable.Range(0, lines).Select(i =>
+            BatchTests.Line($"k-{i}", replicas.Model, [.. Enumerable.Range(0, 16).Select(t => $"survives a replica {i}.{t}")]))));
         var id = (await BatchTests.CreateBatchAsync(replicas.Apis[0].Client, file)).GetProperty("id").GetString()!;
 
         var progress = await WaitForAsync(replicas.Apis[1].Client, id, j => Done(j) >= 60, TimeSpan.FromSeconds(60));
         Assert.True(Done(progress) < lines, "the job finished before the kill; slow the fake backend down");
+        // Answers past the last checkpoint are on disk (beyond the stream's buffer) when the replica dies: the next lease must drop them.
+        await TestEnvironment.WaitUntilAsync(async () => await replicas.OutputBytesAsync(id) is var (committed, onDisk) && onDisk > committed + 100_000,
+            TimeSpan.FromSeconds(30), 20);
         var (doomed, lease) = await replicas.HolderOfAsync(id);
         Assert.NotNull(doomed);
         await doomed!.KillAsync();  // SIGKILL: no checkpoint, no lease freed, lines in flight abandoned
@@ -195,7 +214,8 @@ public sealed class MultiReplicaBatchTests
     public async Task A_PostgreSQL_restart_during_a_job_delays_it_and_loses_nothing()
     {
         await using var server = await PostgresServer.StartAsync();
-        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(server: server.ConnectionString));
+        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(server: server.ConnectionString),
+            api: new() { ["Api:Batches:CheckpointMilliseconds"] = "1000" });
         const int lines = 200;
         var http = replicas.Apis[0].Client;
         var file = await BatchTests.UploadAsync(http, string.Join("\n", Enumerable.Range(0, lines).Select(i => BatchTests.Line($"p-{i}", replicas.Model, $"survives a database restart {i}"))));
