@@ -93,6 +93,8 @@ public sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
             messages.Add("Worker:Onnx:ModelPath or Worker:Onnx:HubRepository is required for the ONNX backend.");
         if (o.StandIn is null && o.Backend == BackendKind.OpenAI && (o.OpenAI.BaseUrl is null || string.IsNullOrWhiteSpace(o.OpenAI.Model)))
             messages.Add("Worker:OpenAI:BaseUrl and Worker:OpenAI:Model are required for the OpenAI-compatible backend.");
+        if (o.Kind == ModelKind.Reranker && (o.StandIn is null ? o.Backend != BackendKind.Onnx : o.StandIn != StandInKind.Fake))
+            messages.Add("Worker:Kind Reranker runs on Worker:Backend Onnx (Cpu or Cuda), or Worker:StandIn Fake for overhead tests.");
         return messages.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(messages);
     }
 }
