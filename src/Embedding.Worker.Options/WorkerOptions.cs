@@ -5,7 +5,10 @@ namespace Embedding.Worker;
 /// <summary>The model engines a worker serves with.</summary>
 public enum BackendKind
 {
-    /// <summary>Qwen3-Embedding exported to ONNX, run in-process (CPU, or a GPU through ONNX Runtime's CUDA provider).</summary>
+    /// <summary>
+    /// Qwen3-Embedding exported to ONNX, run in-process (CPU, or a GPU through ONNX Runtime's CUDA provider); on a
+    /// reranker worker, Qwen3-Reranker in the form tools/gpu-export/export_qwen3_reranker.py writes (docs/reranking.md).
+    /// </summary>
     Onnx,
     /// <summary>An OpenAI-compatible /v1/embeddings server, e.g. SGLang serving Qwen3-Embedding-4B on a GPU.</summary>
     OpenAI,
@@ -14,7 +17,10 @@ public enum BackendKind
 /// <summary>Stand-ins for a model, for tests and benchmarks: never a value of <see cref="WorkerOptions.Backend"/>.</summary>
 public enum StandInKind
 {
-    /// <summary>A FAKE backend that returns hash-derived vectors after a fixed delay. For measuring our own overhead only.</summary>
+    /// <summary>
+    /// A FAKE backend that returns hash-derived vectors after a fixed delay (a reranker worker: word-overlap scores,
+    /// Backends/FakeReranker.cs). For measuring our own overhead only.
+    /// </summary>
     Fake,
     /// <summary>A SIMULATED GPU engine following the measured latency model. For measuring batching only.</summary>
     SimulatedGpu,
@@ -86,7 +92,7 @@ public sealed class WorkerOptions
 
 public sealed class OnnxBackendOptions
 {
-    /// <summary>A directory with config.json, tokenizer.json (or vocab.json + merges.txt) and the ONNX file.</summary>
+    /// <summary>A directory with config.json, tokenizer.json (or vocab.json + merges.txt) and the ONNX file (an embedding or a reranker export, as Kind says).</summary>
     public string? ModelPath { get; set; }
 
     /// <summary>
@@ -101,7 +107,7 @@ public sealed class OnnxBackendOptions
     /// <summary>A commit of <see cref="HubRepository"/>: pin one, so that every replica serves the same files.</summary>
     public string HubRevision { get; set; } = "main";
 
-    /// <summary>Context limit in tokens; 0 = read max_position_embeddings from config.json.</summary>
+    /// <summary>Context limit in tokens (a reranker's: per pair, prompt included); 0 = read max_position_embeddings from config.json.</summary>
     [Range(0, 1_000_000)] public int MaxInputTokens { get; set; }
 
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>

@@ -11,7 +11,7 @@ namespace Embedding.Worker;
 /// Answers one <see cref="EmbedTexts"/> message. Its texts join the shared batcher; the response is
 /// sent before Consume returns, and MassTransit acknowledges the message only after that, so a worker
 /// that dies mid-batch leaves the message on the queue for another worker, and a worker told to stop
-/// finishes what it holds first.
+/// finishes what it holds first. A reranker worker refuses every EmbedTexts: its model scores pairs.
 /// </summary>
 public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBatcher batcher, IOptions<WorkerOptions> options)
     : IConsumer<EmbedTexts>
@@ -28,6 +28,13 @@ public sealed class EmbedTextsConsumer(IEmbeddingBackend backend, TokenBudgetBat
         if (!string.Equals(message.Model, options.Value.Model, StringComparison.OrdinalIgnoreCase))
         {
             await context.RespondAsync(new EmbedRejected(-1, "model_not_found", $"This worker serves '{options.Value.Model}', not '{message.Model}'."));
+            return;
+        }
+
+        if (options.Value.Kind != ModelKind.Embedding)
+        {
+            await context.RespondAsync(new EmbedRejected(-1, ScorePairsConsumer.WrongModelKind,
+                $"'{options.Value.Model}' is a reranker: it scores query-document pairs (/v1/rerank) and does not embed texts."));
             return;
         }
 

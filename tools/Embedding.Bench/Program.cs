@@ -15,8 +15,14 @@ using Embedding.Worker.Backends;
 // roundtrip <amqp-uri> <output.md>: one request at a time through RabbitMQ to a server process that holds it 2 ms, bare
 //                              RabbitMQ.Client vs MassTransit: the broker round trip's floor (RoundTripBench.cs).
 // peer <model-dir> <onnx-file> <texts.json> <threads> <out.json>: the worker's ONNX path on bench/cpu/peer_bench.py's texts.
+// rerank <model-dir> <onnx-file|""> <threads> <runs> <out.json>: the reranker backend called directly, 1 query x 100
+//                              passages of 200 tokens (RerankBench.cs).
 switch (args.FirstOrDefault())
 {
+    case "rerank":
+        await RerankBench.RunAsync(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5]);
+        break;
+
     case "roundtrip":
         await RoundTripBench.RunAsync(args[1], args[2]);
         break;

@@ -59,8 +59,9 @@ def config_of(cfg):
 
 
 # --- the float32 reference forward (calibration; also checked against transformers in verify) ------------------------
-def reference_forward(w, c, ids_rows, stats=None):
-    """Float32 Qwen3 forward over each text alone (no padding), last-token pooled, final-normed, L2-normalised.
+def reference_forward(w, c, ids_rows, stats=None, normalize=True):
+    """Float32 Qwen3 forward over each text alone (no padding), last-token pooled, final-normed, L2-normalised (or not,
+    with normalize=False: the hidden state an LM head reads, as export_qwen3_reranker.py needs).
     With stats (a dict), records per layer the largest |value| of the MLP's inputs, gate/up, product and output."""
     import torch
     dev = w["embed_tokens.weight"].device
@@ -106,7 +107,7 @@ def reference_forward(w, c, ids_rows, stats=None):
                 stats["residual"] = max(stats.get("residual", 0.0), float(h.abs().max()))
             h = h + d
         e = rms(h[-1], w["norm.weight"])
-        out.append((e / e.norm()).cpu().numpy())
+        out.append((e / e.norm() if normalize else e).cpu().numpy())
     return np.stack(out)
 
 
@@ -156,8 +157,10 @@ class Writer:
         return outs[0] if n_out == 1 else outs
 
 
-def build(w, c, out_dir, dtype, fp32_mlps, max_len):
-    """Writes model.onnx + model.onnx_data in out_dir. w: name -> float32 numpy array (HF Qwen3Model names)."""
+def build(w, c, out_dir, dtype, fp32_mlps, max_len, head=None, graph_name="qwen3_embedding", producer="export_qwen3_embedding.py"):
+    """Writes model.onnx + model.onnx_data in out_dir. w: name -> float32 numpy array (HF Qwen3Model names).
+    head(g, pooled) -> output value infos: what the graph makes of the last real token's final-normed float32 hidden
+    state [batch, hidden]; None: the L2-normalised sentence embedding."""
     import onnx
     from onnx import helper, TensorProto as TP
     np_dt, onnx_dt = (np.float16, TP.FLOAT16) if dtype == "float16" else (np.float32, TP.FLOAT)
@@ -223,16 +226,20 @@ def build(w, c, out_dir, dtype, fp32_mlps, max_len):
     rows = g.op("Range", [g.const("zero64", np.array(0, np.int64)), batch, g.const("one64", np.array(1, np.int64))])
     last = g.op("Sub", [g.op("Add", [g.op("Mul", [rows, seq]), to(lengths, TP.INT64)]), g.const("one64b", np.array(1, np.int64))])
     pooled = norm(g.op("Gather", [flat, last], axis=0), "norm.weight")
-    l2 = g.op("ReduceL2", [pooled], axes=[-1], keepdims=1)
-    g.nodes.append(helper.make_node("Div", [pooled, l2], ["sentence_embedding"], name="l2_normalise"))
+    if head is None:
+        l2 = g.op("ReduceL2", [pooled], axes=[-1], keepdims=1)
+        g.nodes.append(helper.make_node("Div", [pooled, l2], ["sentence_embedding"], name="l2_normalise"))
+        outputs = [helper.make_tensor_value_info("sentence_embedding", TP.FLOAT, ["batch", H])]
+    else:
+        outputs = head(g, pooled)
     g.data.close()
 
-    graph = helper.make_graph(g.nodes, "qwen3_embedding",
+    graph = helper.make_graph(g.nodes, graph_name,
                               [helper.make_tensor_value_info("input_ids", TP.INT64, ["batch", "sequence"]),
                                helper.make_tensor_value_info("attention_mask", TP.INT64, ["batch", "sequence"])],
-                              [helper.make_tensor_value_info("sentence_embedding", TP.FLOAT, ["batch", H])], g.inits)
+                              outputs, g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
-                              producer_name="export_qwen3_embedding.py")
+                              producer_name=producer)
     model.ir_version = 8
     onnx.save(model, os.path.join(out_dir, "model.onnx"))
 

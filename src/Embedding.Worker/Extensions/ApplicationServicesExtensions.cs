@@ -35,6 +35,7 @@ public static class ApplicationServicesExtensions
 #pragma warning restore EXTEXP0001
         builder.Services.AddSingleton<BackendLoader>();
         builder.Services.AddSingleton<IEmbeddingBackend>(sp => sp.GetRequiredService<BackendLoader>().Backend);
+        builder.Services.AddSingleton<IRerankerBackend>(sp => sp.GetRequiredService<BackendLoader>().Reranker);
         builder.Services.AddHealthChecks().AddCheck<BackendLoader>("model");
         builder.Services.AddSingleton<TokenBudgetBatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TokenBudgetBatcher>());
@@ -42,7 +43,13 @@ public static class ApplicationServicesExtensions
         builder.AddEmbeddingMessaging(
             waitUntilStarted: true,
             publisherConfirms: false,  // workers send only answers: see AddEmbeddingMessaging
-            x => x.AddConsumer<EmbedTextsConsumer>(),
+            x =>
+            {
+                // Both on every worker: a message of the other kind (an EmbedTexts on a reranker tier's queue) gets a
+                // clear refusal instead of waiting for a consumer that never comes.
+                x.AddConsumer<EmbedTextsConsumer>();
+                x.AddConsumer<ScorePairsConsumer>();
+            },
             (context, cfg) => cfg.ReceiveEndpoint(EmbeddingQueues.ForModel(options.Model), e =>
             {
                 // Prefetch bounds what this worker holds unacknowledged: enough to fill batches.
@@ -56,6 +63,7 @@ public static class ApplicationServicesExtensions
                 // error) and the message moves to the _error queue instead of looping forever.
                 e.UseMessageRetry(r => r.Intervals(200, 1000, 3000));
                 e.ConfigureConsumer<EmbedTextsConsumer>(context);
+                e.ConfigureConsumer<ScorePairsConsumer>(context);
             }));
     }
 
@@ -85,6 +93,8 @@ public sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
             messages.Add("Worker:Onnx:ModelPath or Worker:Onnx:HubRepository is required for the ONNX backend.");
         if (o.StandIn is null && o.Backend == BackendKind.OpenAI && (o.OpenAI.BaseUrl is null || string.IsNullOrWhiteSpace(o.OpenAI.Model)))
             messages.Add("Worker:OpenAI:BaseUrl and Worker:OpenAI:Model are required for the OpenAI-compatible backend.");
+        if (o.Kind == ModelKind.Reranker && (o.StandIn is null ? o.Backend != BackendKind.Onnx : o.StandIn != StandInKind.Fake))
+            messages.Add("Worker:Kind Reranker runs on Worker:Backend Onnx (Cpu or Cuda), or Worker:StandIn Fake for overhead tests.");
         return messages.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(messages);
     }
 }

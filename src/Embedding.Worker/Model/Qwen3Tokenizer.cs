@@ -83,7 +83,13 @@ public sealed class Qwen3Tokenizer
     /// byte-level BPE-encoded on its own. (Normalising the whole text first would differ: NFC composes "&gt;" with a
     /// following U+0338 into "≯", breaking a "&lt;think&gt;" just before it.)
     /// </summary>
-    public int[] Encode(string text)
+    public int[] Encode(string text) => Encode(text, appendEndOfText: true);
+
+    /// <summary>
+    /// Token ids of <paramref name="text"/>, with &lt;|endoftext|&gt; appended or not: Qwen3-Reranker's tokenizer appends
+    /// nothing (its prompt ends in its own suffix), Qwen3-Embedding's appends it (the token whose hidden state is pooled).
+    /// </summary>
+    public int[] Encode(string text, bool appendEndOfText)
     {
         var ids = new List<int>(text.Length / 3 + 2);
         var start = 0;
@@ -99,7 +105,7 @@ public sealed class Qwen3Tokenizer
             ids.Add(AddedTokens[token]);
             start = at + token.Length;
         }
-        ids.Add(EndOfTextId);
+        if (appendEndOfText) ids.Add(EndOfTextId);
         return [.. ids];
     }
 
