@@ -8,11 +8,14 @@ public sealed class EmbeddingApiOptions
 {
     public const string SectionName = "Api";
 
-    /// <summary>The models (tiers) this service offers; each is served by the workers of its queue.</summary>
+    /// <summary>The models (tiers) this service offers, embedding and reranker; each is served by the workers of its queue.</summary>
     [MinLength(1)] public List<ModelOptions> Models { get; set; } = [];
 
     /// <summary>Inputs per request; OpenAI's limit is 2048.</summary>
     [Range(1, 100_000)] public int MaxInputs { get; set; } = 2048;
+
+    /// <summary>Documents one rerank request may hold (Cohere's limit: 10,000).</summary>
+    [Range(1, 100_000)] public int MaxRerankDocuments { get; set; } = 10_000;
 
     /// <summary>Largest request body; larger ones get 413.</summary>
     [Range(1024, 1L << 31)] public long MaxRequestBodyBytes { get; set; } = 16 * 1024 * 1024;
@@ -25,7 +28,10 @@ public sealed class EmbeddingApiOptions
     /// <summary>The task used for <c>input_type: "query"</c> when the request names no instruction.</summary>
     [Required] public string DefaultQueryInstruction { get; set; } = "Given a web search query, retrieve relevant passages that answer the query";
 
-    /// <summary>Tokens one input may have (OpenAI: 8192); longer inputs are rejected, or cut with "truncate": true.</summary>
+    /// <summary>
+    /// Tokens one input may have (OpenAI: 8192); longer inputs are rejected, or cut with "truncate": true. A rerank pair
+    /// (prompt, query and document together) is one input: its document is cut to fit, as Cohere cuts long documents.
+    /// </summary>
     [Range(1, 1_000_000)] public int MaxTokensPerInput { get; set; } = 8192;
 
     /// <summary>Tokens all inputs of one request may have together (OpenAI: 300,000).</summary>

@@ -11,6 +11,7 @@ app.UseOpenAIErrors();
 app.UseApiAccess();
 app.MapDefaultEndpoints();
 app.MapEmbeddingsApi();
+app.MapRerankApi();
 app.MapFilesApi();
 app.MapBatchesApi();
 app.Run();

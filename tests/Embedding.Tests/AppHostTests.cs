@@ -147,8 +147,16 @@ public sealed class AppHostTests
         Assert.Equal(("Onnx", "Cuda"), (cuda["Worker__Backend"]!.GetValue<string>(), cuda["Worker__Onnx__Device"]!.GetValue<string>()));
         Assert.Null(resources["sglang-qwen3-embedding-4b-cuda"]);
         var api = resources["api"]!["env"]!;
-        var served = Enumerable.Range(0, 6).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();
-        Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-tiny-test-int8", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b", "qwen3-embedding-4b-cuda"], served);
+        var served = Enumerable.Range(0, 9).Select(i => api[$"Api__Models__{i}__Name"]!.GetValue<string>()).ToList();
+        Assert.Equal(["qwen3-embedding-tiny-test", "qwen3-embedding-tiny-test-int8", "qwen3-embedding-0.6b", "qwen3-embedding-4b", "qwen3-embedding-8b", "qwen3-embedding-4b-cuda",
+                      "qwen3-reranker-tiny-test", "qwen3-reranker-0.6b", "qwen3-reranker-4b"], served);
+        Assert.Null(api["Api__Models__9__Name"]);
+        // Reranker tiers are listed with their kind and run workers that score pairs; the 4B one on CUDA, no engine.
+        Assert.Equal(["Reranker", "Reranker", "Reranker"], Enumerable.Range(6, 3).Select(i => api[$"Api__Models__{i}__Kind"]!.GetValue<string>()));
+        Assert.Null(api["Api__Models__5__Kind"]);  // an embedding tier: the default kind
+        var reranker = resources["worker-qwen3-reranker-4b"]!["env"]!;
+        Assert.Equal(("Reranker", "Cuda"), (reranker["Worker__Kind"]!.GetValue<string>(), reranker["Worker__Onnx__Device"]!.GetValue<string>()));
+        Assert.Null(resources["sglang-qwen3-reranker-4b"]);
         Assert.Equal("onnx:qwen3-embedding-4b-cuda/model.onnx", api["Api__Models__5__Numerics"]!.GetValue<string>());
         Assert.Equal("Qwen/Qwen3-Embedding-4B", api["Api__Models__3__Aliases__0"]!.GetValue<string>());
         // Batch jobs in the PostgreSQL server every API replica reaches (its data on a volume).

@@ -109,6 +109,16 @@ public sealed class AzureContainerAppsTests
             Assert.Equal("onnx:qwen3-embedding-4b-cuda/model.onnx", Pair(unit["model"]!, "Numerics"));
         }
         Assert.True(cuda["startupProbe"]!["periodSeconds"]!.GetValue<int>() * cuda["startupProbe"]!["failureThreshold"]!.GetValue<int>() >= cuda["scaling"]!["StartupSeconds"]!.GetValue<int>());
+        // The GPU reranker tier: a CUDA worker like the one above, told it scores pairs, listed for the API as a reranker,
+        // scaled to zero by the same policy.
+        var reranker = tiers["qwen3-reranker-4b"]!;
+        Assert.Equal(("embed-qwen3-reranker-4b", "/models", 0), (reranker["queue"]!.GetValue<string>(), reranker["modelMount"]!.GetValue<string>(), reranker["scaling"]!["MinReplicas"]!.GetValue<int>()));
+        foreach (var unit in new[] { reranker["bf16"]!, reranker["noBf16"]! })
+        {
+            Assert.Null(unit["engineArgs"]);
+            Assert.Equal(("Reranker", "Cuda"), (Pair(unit["worker"]!, "Worker__Kind"), Pair(unit["worker"]!, "Worker__Onnx__Device")));
+            Assert.Equal(("Reranker", "Qwen/Qwen3-Reranker-4B"), (Pair(unit["model"]!, "Kind"), Pair(unit["model"]!, "Aliases__0")));
+        }
         var startup = plan["startupProbe"]!;
         Assert.True(startup["periodSeconds"]!.GetValue<int>() <= 240 && startup["failureThreshold"]!.GetValue<int>() <= 10, "Container Apps' probe limits");
         Assert.True(startup["periodSeconds"]!.GetValue<int>() * startup["failureThreshold"]!.GetValue<int>() >= new Embedding.AppHost.GpuSettings().StartupBudgetSeconds);

@@ -124,6 +124,23 @@ public sealed class KubernetesTests
         Assert.Contains(cudaPod["volumes"]!.AsArray(), v => v!["persistentVolumeClaim"]?["claimName"]?.GetValue<string>() == "models");
         Assert.Null(Find(objects, "Deployment", "sglang-qwen3-embedding-4b-cuda", required: false));
 
+        // Reranker tiers: workers of their own on their own queues (scaled above by the same policy), told what they serve;
+        // the 4B one on the GPU like the CUDA embedding tier; the API lists each with its kind.
+        foreach (var (reranker, gpu) in new[] { ("qwen3-reranker-tiny-test", false), ("qwen3-reranker-0-6b", false), ("qwen3-reranker-4b", true) })
+        {
+            var rerankerPod = Find(objects, "Deployment", $"worker-{reranker}")["spec"]!["template"]!["spec"]!;
+            var rerankerWorker = rerankerPod["containers"]!.AsArray().Single()!;
+            var rerankerEnv = rerankerWorker["env"]!.AsArray().ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["value"]?.GetValue<string>());
+            Assert.Equal(("Reranker", "Onnx"), (rerankerEnv["Worker__Kind"], rerankerEnv["Worker__Backend"]));
+            Assert.Equal(gpu ? "Cuda" : null, rerankerEnv.GetValueOrDefault("Worker__Onnx__Device"));
+            Assert.Equal(gpu ? "1" : null, rerankerWorker["resources"]?["limits"]?["nvidia.com/gpu"]?.ToString());
+        }
+        var apiEnv = Find(objects, "Deployment", "api")["spec"]!["template"]!["spec"]!["containers"]![0]!["env"]!.AsArray()
+            .ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["value"]?.GetValue<string>());
+        var rerankerModels = apiEnv.Where(e => e.Key.EndsWith("__Kind", StringComparison.Ordinal) && e.Value == "Reranker")
+            .Select(e => apiEnv[e.Key.Replace("__Kind", "__Name")]).ToList();
+        Assert.Equal(["qwen3-reranker-tiny-test", "qwen3-reranker-0.6b", "qwen3-reranker-4b"], rerankerModels);
+
         // The CPU tier runs without a GPU; the API and the infrastructure are ordinary services.
         var cpuPod = Find(objects, "Deployment", "worker-qwen3-embedding-tiny-test")["spec"]!["template"]!["spec"]!;
         Assert.Null(cpuPod["nodeSelector"]);
@@ -270,7 +287,7 @@ public sealed class KubernetesTests
     {
         var embedding = new ConfigurationBuilder().AddJsonFile(Path.Combine(TestEnvironment.RepoRoot, "src", "Embedding.AppHost", "appsettings.json"))
             .Build().GetSection("Embedding").Get<Embedding.AppHost.EmbeddingSettings>()!;
-        Assert.Equal(6, embedding.Tiers.Count);
+        Assert.Equal(9, embedding.Tiers.Count);
         return embedding.Tiers.Select(t => (t.ResourceName, $"embed-{t.Name}", embedding.Scaling.For(t.Scaling)));
     }
 

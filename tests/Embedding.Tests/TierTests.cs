@@ -118,7 +118,11 @@ public sealed class TierTests
         var worker = Bound(plan.Worker);
 
         // Listed as configured, aliases included, and its workers consume its queue.
-        Assert.Equal((tier.Name, tier.Dimensions), (plan.Listing.Name, plan.Listing.Dimensions));
+        // A reranker's one score is listed as one dimension that no request may cut.
+        var reranker = tier.Kind == ModelKind.Reranker;
+        Assert.Equal((tier.Name, tier.Kind, reranker ? 1 : tier.Dimensions), (plan.Listing.Name, plan.Listing.Kind, plan.Listing.Dimensions));
+        Assert.Equal(tier.Kind, worker.Kind);
+        if (reranker) Assert.False(plan.Listing.Matryoshka);
         Assert.Equal(tier.Aliases, plan.Listing.Aliases);
         Assert.Equal(EmbeddingQueues.ForModel(tier.Name), plan.Queue);
         Assert.Equal(tier.Name, worker.Model);
@@ -231,7 +235,7 @@ public sealed class TierTests
     public void A_cuda_tier_is_served_only_where_the_gpu_is_on()
     {
         var settings = AppHostSettings();
-        var tier = settings.Tiers.Single(t => t.IsCudaTier);
+        var tier = settings.Tiers.Single(t => t.Name == "qwen3-embedding-4b-cuda");
         Assert.True(tier.IsGpuTier);
         Assert.DoesNotContain(tier, settings.ServedTiers());
         settings.Gpu.Enabled = true;
@@ -249,6 +253,42 @@ public sealed class TierTests
         // Device is an ONNX tier's: an SGLang tier's engine has its own GPU.
         settings.Tiers.Add(new TierSettings { Name = "sglang-on-cuda", Backend = TierBackend.SGLang, Device = OnnxDevice.Cuda });
         Assert.Contains("Device", Assert.Throws<InvalidOperationException>(() => settings.Validated()).Message);
+    }
+
+    /// <summary>
+    /// Reranker tiers (issue 28) are tiers like the others: each its own queue and workers, told what they serve, scaled by
+    /// the same policy; listed for the API with their kind; the 4B one a CUDA tier. A reranker on an SGLang engine is refused.
+    /// </summary>
+    [Fact]
+    public void Reranker_tiers_plan_workers_of_their_own_that_score_pairs()
+    {
+        var settings = AppHostSettings();
+        var rerankers = settings.Tiers.Where(t => t.Kind == ModelKind.Reranker).ToList();
+        Assert.Equal(["qwen3-reranker-tiny-test", "qwen3-reranker-0.6b", "qwen3-reranker-4b"], rerankers.Select(t => t.Name));
+        Assert.Equal(settings.Tiers.Count, settings.Tiers.Select(t => EmbeddingQueues.ForModel(t.Name)).Distinct().Count());
+
+        settings.Gpu.Enabled = true;
+        var plans = settings.Plans(PlanMode.Publish, "/apphost").Where(p => p.Tier.Kind == ModelKind.Reranker).ToList();
+        Assert.Equal(rerankers.Select(t => t.Name), plans.Select(p => p.Tier.Name));
+        foreach (var plan in plans)
+        {
+            var worker = Bound(plan.Worker);
+            Assert.Equal((ModelKind.Reranker, BackendKind.Onnx), (worker.Kind, worker.Backend));
+            Assert.Contains(new KeyValuePair<string, string>("Worker:Kind", "Reranker"), plan.Worker.Settings);
+            Assert.Contains(new KeyValuePair<string, string>("Api:Models:7:Kind", "Reranker"), plan.ListingSettings("Api:Models:7"));
+            var policy = settings.Scaling.For(plan.Tier.Scaling);
+            Assert.Equal((0, policy.MaxReplicas, policy.TargetQueueLength), (plan.Scaling.MinReplicas, plan.Scaling.MaxReplicas, plan.Scaling.TargetQueueLength));
+        }
+        var gpu = plans.Single(p => p.Tier.Name == "qwen3-reranker-4b");
+        Assert.Equal(OnnxDevice.Cuda, Bound(gpu.Worker).Onnx.Device);
+        Assert.Equal(TierPlan.CudaWorkerImage, gpu.Worker.Image);
+        Assert.Equal("/models/qwen3-reranker-4b-cuda", Bound(gpu.Worker).Onnx.ModelPath);
+        var cpu = plans.Single(p => p.Tier.Name == "qwen3-reranker-0.6b");
+        Assert.Equal((OnnxDevice.Cpu, "/models/qwen3-reranker-0.6b"), (Bound(cpu.Worker).Onnx.Device, Bound(cpu.Worker).Onnx.ModelPath));
+        Assert.Contains("Qwen/Qwen3-Reranker-0.6B", cpu.Listing.Aliases);
+
+        settings.Tiers.Add(new TierSettings { Name = "sglang-reranker", Kind = ModelKind.Reranker, Backend = TierBackend.SGLang, EngineModel = "Qwen/Qwen3-Reranker-8B" });
+        Assert.Contains("reranker", Assert.Throws<InvalidOperationException>(() => settings.Validated()).Message);
     }
 
     /// <summary>On a card without bf16 (a T4) the engine runs float32, and the worker and the listing say so: its vectors are not bf16's.</summary>

@@ -1,3 +1,4 @@
+using Embedding.Api.Apis;
 using Embedding.Api.Security;
 using Embedding.Api.Services;
 using Embedding.Api.Wire;
@@ -20,7 +21,7 @@ public static class ApiPipelineExtensions
             }
             finally
             {
-                if (context.Request.Path.StartsWithSegments("/v1"))
+                if (OpenAIRoutes.IsApiPath(context.Request.Path))
                     metrics.Request(context.Response.StatusCode, OpenAIError.CodeOf(context));
             }
         });

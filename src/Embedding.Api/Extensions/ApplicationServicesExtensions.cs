@@ -9,7 +9,7 @@ using Embedding.Messaging;
 
 namespace Embedding.Api.Extensions;
 
-/// <summary>The API's services: options, access control, the cache, the queue, the request path, batch jobs, messaging.</summary>
+/// <summary>The API's services: options, access control, the cache, the queue, the request paths (embeddings, rerank), batch jobs, messaging.</summary>
 public static class ApplicationServicesExtensions
 {
     /// <summary>Name of the Redis connection string the AppHost injects (ConnectionStrings__cache). Optional.</summary>
@@ -23,8 +23,8 @@ public static class ApplicationServicesExtensions
         builder.Services.AddOptions<EmbeddingApiOptions>()
             .Bind(builder.Configuration.GetSection(EmbeddingApiOptions.SectionName))
             .ValidateDataAnnotations()
-            .Validate(o => o.Models.Count > 0 && o.Models.All(m => m.Name.Length > 0 && m.Dimensions > 0),
-                "Api:Models must list at least one model, each with a Name and its native Dimensions.")
+            .Validate(o => o.Models.Count > 0 && o.Models.All(m => m.Name.Length > 0 && (m.Dimensions > 0 || m.Kind == ModelKind.Reranker)),
+                "Api:Models must list at least one model, each with a Name and (an embedding model) its native Dimensions.")
             .Validate(o => o.Auth.Keys.All(k => k.Name.Length > 0 && System.Text.RegularExpressions.Regex.IsMatch(ApiKeyOptions.NormaliseHash(k.Sha256), "^[0-9a-f]{64}$"))
                            && o.Auth.Keys.Select(k => k.Name).Distinct().Count() == o.Auth.Keys.Count,
                 "Api:Auth:Keys: each key needs a unique Name and the SHA-256 of the key as 64 hex digits (printf %s \"$KEY\" | sha256sum).")
@@ -74,6 +74,8 @@ public static class ApplicationServicesExtensions
         builder.Services.AddSingleton<NearDuplicateIndex>();
         builder.Services.AddSingleton<TierNumerics>();
         builder.Services.AddSingleton<EmbeddingService>();
+        builder.Services.AddSingleton(sp => new RerankRequestParser(sp.GetRequiredService<IOptions<EmbeddingApiOptions>>().Value));
+        builder.Services.AddSingleton<RerankService>();
 
         // Batch jobs: PostgreSQL where configured (any number of replicas), else SQLite beside the files; every API
         // process runs jobs, each under a lease. No health check: a database outage pauses jobs, not the embeddings.

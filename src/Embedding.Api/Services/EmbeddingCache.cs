@@ -9,7 +9,8 @@ using StackExchange.Redis;
 namespace Embedding.Api.Services;
 
 /// <summary>
-/// Two cache levels keyed by SHA-256 of (model, numerics, text as embedded): L1 in process, bounded by bytes;
+/// Two cache levels keyed by SHA-256 of (model, numerics, text as embedded), or for a reranker tier of the scored pair
+/// (<see cref="PairKey"/>): L1 in process, bounded by bytes;
 /// L2 in Redis, shared by every API replica. Lookups for a whole request go to Redis in one MGET.
 /// Redis is optional: when it is absent, down or slow, requests are served uncached and
 /// <c>embedding.cache.l2.errors</c> counts it; it never fails a request.
@@ -43,6 +44,18 @@ public sealed class EmbeddingCache
     {
         var bytes = Encoding.UTF8.GetBytes($"{model.ToLowerInvariant()}\n{numerics}\n{text}");
         return $"emb:v2:{Convert.ToHexStringLower(SHA256.HashData(bytes))}";
+    }
+
+    /// <summary>
+    /// The key of a reranker tier's score for one (query, document) pair, stored as a one-value vector with the pair's tokens.
+    /// Every part that changes the score is in it: the tier, the numerics that made it, the instruction (null: the
+    /// model's default), the token limit the document was cut to, the query and the document. Each variable part is
+    /// prefixed by its length, so no two different pairs share the text that is hashed.
+    /// </summary>
+    public static string PairKey(string model, string numerics, string? instruction, int maxTokensPerPair, string query, string document)
+    {
+        var text = $"{model.ToLowerInvariant()}\n{numerics}\n{maxTokensPerPair}\n{instruction?.Length ?? -1}:{instruction}\n{query.Length}:{query}\n{document}";
+        return $"rr:v1:{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))}";
     }
 
     /// <summary>

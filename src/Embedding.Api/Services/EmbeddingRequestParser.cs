@@ -12,35 +12,11 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
 {
     public const int MinDimensions = 32;
 
-    public (EmbeddingRequest? Request, OpenAIError? Error) Parse(ReadOnlyMemory<byte> body)
-    {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 });
-        }
-        catch (JsonException ex)
-        {
-            return Fail($"The body is not valid JSON ({ex.Message}). Send a JSON object such as {{\"model\": \"...\", \"input\": \"text\"}}.");
-        }
-        using (document)
-        {
-            try
-            {
-                return Parse(document.RootElement);
-            }
-            catch (InvalidOperationException)
-            {
-                // JsonDocument checks a string's UTF-8 only when it is read.
-                return Fail("The body is not valid UTF-8 text.");
-            }
-        }
-    }
+    public (EmbeddingRequest? Request, OpenAIError? Error) Parse(ReadOnlyMemory<byte> body) =>
+        RequestJson.Parse<EmbeddingRequest>(body, "{\"model\": \"...\", \"input\": \"text\"}", Parse);
 
     private (EmbeddingRequest?, OpenAIError?) Parse(JsonElement root)
     {
-        if (root.ValueKind != JsonValueKind.Object) return Fail("The body must be a JSON object.");
-
         // model
         if (!root.TryGetProperty("model", out var modelElement) || modelElement.ValueKind == JsonValueKind.Null)
             return Fail("You must provide a model parameter.", "model");
@@ -70,6 +46,7 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
         // Model last among the required fields, as OpenAI does: a malformed request is 400 whatever its model.
         var model = options.Find(modelName);
         if (model is null) return (null, OpenAIError.ModelNotFound(modelName));
+        if (model.Kind != Contracts.ModelKind.Embedding) return (null, OpenAIError.WrongModelKind(modelName, model.Kind));
 
         // dimensions
         int? dimensions = null;
@@ -135,7 +112,7 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
                     if (item.ValueKind is JsonValueKind.Number or JsonValueKind.Array && i == 0 && IsTokenIds(input))
                         return (null, TokenIdsRejected());
                     if (item.ValueKind != JsonValueKind.String)
-                        return (null, OpenAIError.Invalid($"'input[{i}]' must be a string; got {Describe(item.ValueKind)}.", $"input[{i}]"));
+                        return (null, OpenAIError.Invalid($"'input[{i}]' must be a string; got {RequestJson.Describe(item.ValueKind)}.", $"input[{i}]"));
                     var text = item.GetString()!;
                     if (text.Length == 0) return (null, OpenAIError.Invalid($"'input[{i}]' must not be an empty string.", $"input[{i}]"));
                     texts[i++] = text;
@@ -143,7 +120,7 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
                 return (texts, null);
 
             default:
-                return (null, OpenAIError.Invalid($"'input' must be a string or an array of strings; got {Describe(input.ValueKind)}.", "input"));
+                return (null, OpenAIError.Invalid($"'input' must be a string or an array of strings; got {RequestJson.Describe(input.ValueKind)}.", "input"));
         }
     }
 
@@ -156,16 +133,6 @@ public sealed class EmbeddingRequestParser(EmbeddingApiOptions options)
         "'input' holds token ids. Token ids from another tokenizer (e.g. tiktoken's) would be silently wrong for this model, " +
         "so only text is accepted: send the text itself. In LangChain's OpenAIEmbeddings, set check_embedding_ctx_length=False.",
         "input", "token_ids_not_supported");
-
-    private static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Null => "null",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        JsonValueKind.Number => "a number",
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Array => "an array",
-        _ => kind.ToString().ToLowerInvariant(),
-    };
 
     private static (EmbeddingRequest?, OpenAIError?) Fail(string message, string? param = null) => (null, OpenAIError.Invalid(message, param));
 }

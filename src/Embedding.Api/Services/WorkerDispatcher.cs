@@ -8,8 +8,9 @@ using Embedding.Messaging;
 namespace Embedding.Api.Services;
 
 /// <summary>
-/// Sends cache misses to the model's queue with MassTransit request/response and waits for the answer.
-/// The request's time-to-live equals its timeout, so a request nobody waits for any more expires on
+/// Sends cache misses to the model's queue with MassTransit request/response and waits for the answer: texts to an
+/// embedding tier (<see cref="EmbedTexts"/>), query-document pairs to a reranker tier (<see cref="ScorePairs"/>), both
+/// by the same path. The request's time-to-live equals its timeout, so a request nobody waits for any more expires on
 /// the queue instead of costing a worker time. A worker that dies mid-batch leaves the message
 /// unacknowledged; RabbitMQ gives it to another worker, whose answer still reaches this waiter.
 /// Interactive requests go at the queue's higher priority; batch jobs' at the lower one, with a longer timeout
@@ -18,21 +19,32 @@ namespace Embedding.Api.Services;
 public class WorkerDispatcher(IClientFactory clientFactory, QueueInspector broker, IOptions<EmbeddingApiOptions> options,
                                      ApiMetrics metrics, ILogger<WorkerDispatcher> logger)
 {
-    private readonly ConcurrentDictionary<(string, EmbedPriority), IRequestClient<EmbedTexts>> _clients = new();
+    private readonly ConcurrentDictionary<(Type, string, EmbedPriority), object> _clients = new();
     private readonly ConcurrentDictionary<string, Task> _declared = new(StringComparer.OrdinalIgnoreCase);
     private readonly EmbeddingApiOptions _options = options.Value;
 
     public int TimeoutSeconds(EmbedPriority priority) =>
         priority == EmbedPriority.Batch ? _options.Batches.RequestTimeoutSeconds : _options.RequestTimeoutSeconds;
 
-    /// <summary>The worker's answer, its refusal, or why none came. Virtual: EmbeddingService's unit tests answer here as a worker would, with no broker.</summary>
-    public virtual async Task<(TextsEmbedded? Answer, EmbedRejected? Rejected, OpenAIError? Error)> EmbedAsync(
-        string model, IReadOnlyList<string> texts, bool truncate, long maxTotalTokens, EmbedPriority priority, CancellationToken ct)
+    /// <summary>The worker's vectors, its refusal, or why none came. Virtual: EmbeddingService's unit tests answer here as a worker would, with no broker.</summary>
+    public virtual Task<(TextsEmbedded? Answer, EmbedRejected? Rejected, OpenAIError? Error)> EmbedAsync(
+        string model, IReadOnlyList<string> texts, bool truncate, long maxTotalTokens, EmbedPriority priority, CancellationToken ct) =>
+        RequestAsync<EmbedTexts, TextsEmbedded>(model, new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens, priority), priority,
+            a => a.TokenCounts.Length == texts.Count && a.Vectors.Length == texts.Count * a.Dimensions * sizeof(float), ct);
+
+    /// <summary>The reranker's scores, its refusal, or why none came. Virtual: RerankService's unit tests answer here as a worker would.</summary>
+    public virtual Task<(PairsScored? Answer, EmbedRejected? Rejected, OpenAIError? Error)> ScoreAsync(ScorePairs pairs, CancellationToken ct) =>
+        RequestAsync<ScorePairs, PairsScored>(pairs.Model, pairs, pairs.Priority,
+            a => a.Scores.Length == pairs.Documents.Count && a.TokenCounts.Length == pairs.Documents.Count && a.Scores.All(float.IsFinite), ct);
+
+    private async Task<(TAnswer? Answer, EmbedRejected? Rejected, OpenAIError? Error)> RequestAsync<TRequest, TAnswer>(
+        string model, TRequest message, EmbedPriority priority, Func<TAnswer, bool> wellFormed, CancellationToken ct)
+        where TRequest : class where TAnswer : class
     {
         var timeout = TimeoutSeconds(priority);
         // The queue is declared by us, not by MassTransit's send (bind=false): its declaration carries the priority argument.
-        var client = _clients.GetOrAdd((model, priority), k => clientFactory.CreateRequestClient<EmbedTexts>(
-            new Uri($"queue:{EmbeddingQueues.ForModel(k.Item1)}?bind=false"), RequestTimeout.After(s: timeout)));
+        var client = (IRequestClient<TRequest>)_clients.GetOrAdd((typeof(TRequest), model, priority), k => clientFactory.CreateRequestClient<TRequest>(
+            new Uri($"queue:{EmbeddingQueues.ForModel(k.Item2)}?bind=false"), RequestTimeout.After(s: timeout)));
         // MassTransit's timeout covers the wait for an answer; sending can also stall while the broker is down and the
         // connection recovers, and not every wait in there observes cancellation. This bound covers both, so no request
         // outlives its timeout (an abandoned send finishes or fails in the background).
@@ -43,15 +55,13 @@ public class WorkerDispatcher(IClientFactory clientFactory, QueueInspector broke
         try
         {
             await DeclareQueueAsync(model, deadline.Token);
-            var response = await client.GetResponse<TextsEmbedded, EmbedRejected>(
-                new EmbedTexts(model, texts, truncate, _options.MaxTokensPerInput, maxTotalTokens, priority),
-                x => x.UseExecute(send => send.SetPriority((byte)priority)), deadline.Token).WaitAsync(limit, ct);
-            if (response.Is(out Response<TextsEmbedded>? embedded))
+            var response = await client.GetResponse<TAnswer, EmbedRejected>(
+                message, x => x.UseExecute(send => send.SetPriority((byte)priority)), deadline.Token).WaitAsync(limit, ct);
+            if (response.Is(out Response<TAnswer>? answered))
             {
-                var answer = embedded.Message;
-                if (answer.TokenCounts.Length != texts.Count || answer.Vectors.Length != texts.Count * answer.Dimensions * sizeof(float))
-                    return (null, null, Unavailable("A worker returned a malformed answer; please retry."));
-                return (answer, null, null);
+                return wellFormed(answered.Message)
+                    ? (answered.Message, null, null)
+                    : (null, null, Unavailable("A worker returned a malformed answer; please retry."));
             }
             response.Is(out Response<EmbedRejected>? rejected);
             return (null, rejected!.Message, null);
@@ -59,13 +69,13 @@ public class WorkerDispatcher(IClientFactory clientFactory, QueueInspector broke
         catch (Exception ex) when (ex is RequestTimeoutException or TimeoutException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
         {
             return (null, null, Unavailable(
-                $"No embedding worker for '{model}' answered within {timeout} s. " +
+                $"No worker for '{model}' answered within {timeout} s. " +
                 "Workers may be starting from zero or overloaded; retry after the indicated time."));
         }
         catch (RequestFaultException ex)
         {
             logger.LogWarning("Worker faulted on a request for {Model}: {Reason}", model, ex.Fault?.Exceptions.FirstOrDefault()?.Message);
-            return (null, null, Unavailable("The embedding backend failed on this request after retries; please retry."));
+            return (null, null, Unavailable($"The model backend of '{model}' failed on this request after retries; please retry."));
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {

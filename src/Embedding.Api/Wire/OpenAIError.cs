@@ -17,6 +17,12 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
         new(StatusCodes.Status404NotFound, $"The model '{model}' does not exist or you do not have access to it. GET /v1/models lists the models you can use.",
             "invalid_request_error", "model", "model_not_found");
 
+    /// <summary>400: the model exists but does the other job (an embedding model asked to rerank, or the reverse).</summary>
+    public static OpenAIError WrongModelKind(string model, Contracts.ModelKind kind) => Invalid(kind == Contracts.ModelKind.Reranker
+            ? $"The model '{model}' is a reranker: it scores query-document pairs on POST /v1/rerank, it does not embed. GET /v1/models lists each model's kind."
+            : $"The model '{model}' is an embedding model: it embeds on POST /v1/embeddings, it does not rerank. GET /v1/models lists each model's kind.",
+        "model", "model_not_supported");
+
     public static OpenAIError TooLarge(long limit) =>
         new(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than {limit} bytes. Send fewer or shorter inputs per request.",
             "invalid_request_error", null, "request_too_large");
@@ -55,7 +61,7 @@ public sealed record OpenAIError(int Status, string Message, string Type, string
     /// <summary>A status the routing answered with no body (an unknown path, a method not allowed).</summary>
     public static OpenAIError ForStatus(int status, string method, PathString path) => new(status, status switch
     {
-        StatusCodes.Status404NotFound => $"Unknown path {path}. This service serves POST /v1/embeddings, GET /v1/models, /v1/files and /v1/batches.",
+        StatusCodes.Status404NotFound => $"Unknown path {path}. This service serves POST /v1/embeddings, POST /v1/rerank and /v2/rerank, GET /v1/models, /v1/files and /v1/batches.",
         StatusCodes.Status405MethodNotAllowed => $"{method} is not allowed on {path}.",
         _ => $"HTTP {status}.",
     }, "invalid_request_error");

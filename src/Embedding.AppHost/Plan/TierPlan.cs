@@ -37,7 +37,13 @@ public sealed record TierPlan(TierSettings Tier, ModelIdentity Listing, ScalingP
     /// </summary>
     public static TierPlan For(TierSettings tier, EmbeddingSettings settings, bool onGpu, PlanMode mode, string appHostDirectory, bool? bf16 = null)
     {
-        var listing = new ModelIdentity { Name = tier.Name, Aliases = [.. tier.Aliases], Dimensions = tier.Dimensions, Matryoshka = tier.Matryoshka };
+        // A reranker's "vector" is its one score: listed with one dimension that no request may cut.
+        var reranker = tier.Kind == ModelKind.Reranker;
+        var listing = new ModelIdentity
+        {
+            Name = tier.Name, Kind = tier.Kind, Aliases = [.. tier.Aliases],
+            Dimensions = reranker ? 1 : tier.Dimensions, Matryoshka = !reranker && tier.Matryoshka,
+        };
         var scaling = settings.Scaling.For(tier.Scaling);
         if (onGpu && tier.IsCudaTier)
             return new(tier, listing, scaling, CudaWorker(tier, listing, settings, mode, appHostDirectory), null, StandbyWorker(tier, settings, mode, appHostDirectory));
@@ -97,10 +103,10 @@ public sealed record TierPlan(TierSettings Tier, ModelIdentity Listing, ScalingP
         return plan with { Replicas = standby.Replicas };
     }
 
-    /// <summary>What every worker of the tier has: its name (and so its queue) and its batching.</summary>
+    /// <summary>What every worker of the tier has: its name (and so its queue), what its model does, and its batching.</summary>
     private static WorkerOptions TierWorker(TierSettings tier)
     {
-        var options = new WorkerOptions { Model = tier.Name };
+        var options = new WorkerOptions { Model = tier.Name, Kind = tier.Kind };
         if (tier.MaxBatchTokens is { } tokens) options.MaxBatchTokens = tokens;
         if (tier.MaxWaitMilliseconds is { } wait) options.MaxWaitMilliseconds = wait;
         return options;

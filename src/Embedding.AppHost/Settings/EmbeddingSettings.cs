@@ -39,7 +39,10 @@ public sealed class EmbeddingSettings
     /// </summary>
     public IEnumerable<TierSettings> ServedTiers() => Tiers.Where(t => !t.IsGpuTier || Gpu.Enabled || t.CpuModel is not null);
 
-    /// <summary>Fails at start on what would otherwise fail later: a tier naming a GPU type nobody knows, or a device its backend has not.</summary>
+    /// <summary>
+    /// Fails at start on what would otherwise fail later: a tier naming a GPU type nobody knows, a device its backend has
+    /// not, or a reranker on an engine that cannot score pairs.
+    /// </summary>
     public EmbeddingSettings Validated()
     {
         if (ApiReplicas < 1) throw new InvalidOperationException($"Embedding:ApiReplicas is {ApiReplicas}: at least one API process runs.");
@@ -49,6 +52,8 @@ public sealed class EmbeddingSettings
             _ = tier.GpuType;  // throws with the known names
             if (tier.Backend != TierBackend.Onnx && tier.Device != Embedding.Worker.OnnxDevice.Cpu)
                 throw new InvalidOperationException($"Tier '{tier.Name}': Device is where an ONNX tier's model runs; an {tier.Backend} tier's engine has its own GPU.");
+            if (tier.Kind == Embedding.Contracts.ModelKind.Reranker && tier.Backend != TierBackend.Onnx)
+                throw new InvalidOperationException($"Tier '{tier.Name}': a reranker tier runs its ONNX export in the worker (Backend Onnx; Device Cuda for a GPU), not on an {tier.Backend} engine.");
         }
         return this;
     }
