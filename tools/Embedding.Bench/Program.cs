@@ -15,6 +15,8 @@ using Embedding.Worker.Backends;
 // roundtrip <amqp-uri> <output.md>: one request at a time through RabbitMQ to a server process that holds it 2 ms, bare
 //                              RabbitMQ.Client vs MassTransit: the broker round trip's floor (RoundTripBench.cs).
 // peer <model-dir> <onnx-file> <texts.json> <threads> <out.json>: the worker's ONNX path on bench/cpu/peer_bench.py's texts.
+// cpuform <model-dir> <onnx-file> <accuracy-level> <threads> <reference.json> <single-calls> <batch-passes> <out.json>:
+//                              one file at one MatMulNBits accuracy level: fidelity, one 16-token text, 32 x 128 (CpuFormBench.cs).
 switch (args.FirstOrDefault())
 {
     case "roundtrip":
@@ -23,6 +25,10 @@ switch (args.FirstOrDefault())
 
     case "roundtrip-server":
         await RoundTripBench.ServeAsync(args[1], args[2]);
+        break;
+
+    case "cpuform":
+        await CpuFormBench.RunAsync(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5], int.Parse(args[6]), int.Parse(args[7]), args[8]);
         break;
 
     case "peer":
