@@ -14,6 +14,12 @@ public static class BackendNumerics
             ? $"onnx:{options.HubRepository}@{options.HubRevision}/{modelFile}"
             : $"onnx:{Path.GetFileName(Path.TrimEndingDirectorySeparator(directory))}/{modelFile}";
 
+    /// <summary>
+    /// An ONNX file whose MatMulNBits nodes run at another accuracy level than the file says (int8 arithmetic at level
+    /// 4): its vectors differ from the file's own in the last digits, so it is another identity.
+    /// </summary>
+    public static string WithMatMulNBitsAccuracy(string onnx, int level) => $"{onnx}+matmulnbits-accuracy-{level}";
+
     /// <summary>An engine: the model it serves and the dtype it runs it in.</summary>
     public static string Engine(OpenAIBackendOptions options) => $"engine:{options.Model}:{options.Dtype}";
 

@@ -110,6 +110,15 @@ public sealed class OnnxBackendOptions
     /// <summary>Context limit in tokens (a reranker's: per pair, prompt included); 0 = read max_position_embeddings from config.json.</summary>
     [Range(0, 1_000_000)] public int MaxInputTokens { get; set; }
 
+    /// <summary>
+    /// The accuracy level the CPU runs weight-only quantized files' MatMulNBits nodes at, set on the nodes at load: 4 =
+    /// int8 arithmetic (activations quantized to int8 per block of 32, int32 sums; what makes an 8-bit file faster than
+    /// FP32 for one short text), 0 = fp32 arithmetic on weights dequantized at every call (what the public
+    /// model_quantized.onnx says); -1 = as the file says. ONNX Runtime falls back to the nearest more accurate level a
+    /// CPU has kernels for. No effect on files without MatMulNBits or on CUDA. See docs/models.md.
+    /// </summary>
+    [Range(-1, 4)] public int MatMulNBitsAccuracyLevel { get; set; } = 4;
+
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     [Range(0, 256)] public int IntraOpThreads { get; set; }
 

@@ -17,6 +17,8 @@ using Embedding.Worker.Backends;
 // peer <model-dir> <onnx-file> <texts.json> <threads> <out.json>: the worker's ONNX path on bench/cpu/peer_bench.py's texts.
 // rerank <model-dir> <onnx-file|""> <threads> <runs> <out.json>: the reranker backend called directly, 1 query x 100
 //                              passages of 200 tokens (RerankBench.cs).
+// cpuform <model-dir> <onnx-file> <accuracy-level> <threads> <reference.json> <single-calls> <batch-passes> <out.json>:
+//                              one file at one MatMulNBits accuracy level: fidelity, one 16-token text, 32 x 128 (CpuFormBench.cs).
 switch (args.FirstOrDefault())
 {
     case "rerank":
@@ -29,6 +31,10 @@ switch (args.FirstOrDefault())
 
     case "roundtrip-server":
         await RoundTripBench.ServeAsync(args[1], args[2]);
+        break;
+
+    case "cpuform":
+        await CpuFormBench.RunAsync(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5], int.Parse(args[6]), int.Parse(args[7]), args[8]);
         break;
 
     case "peer":

@@ -36,6 +36,12 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
     /// <summary>The ONNX file this backend runs, relative to the model directory.</summary>
     public string ModelFile { get; }
 
+    /// <summary>
+    /// MatMulNBits nodes whose accuracy level was set at load (Worker:Onnx:MatMulNBitsAccuracyLevel); 0 when the file
+    /// was run as it is.
+    /// </summary>
+    public int MatMulNBitsNodesRewritten { get; }
+
     /// <summary>Where the model runs.</summary>
     public OnnxDevice Device { get; }
 
@@ -63,7 +69,20 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         try
         {
             using var sessionOptions = OnnxExecutionProvider.CreateSessionOptions(options);
-            _session = new InferenceSession(path, sessionOptions);
+            var changed = 0;
+            var rewritten = Device == OnnxDevice.Cpu && options.MatMulNBitsAccuracyLevel >= 0
+                ? MatMulNBitsAccuracy.Rewrite(File.ReadAllBytes(path), options.MatMulNBitsAccuracyLevel, out changed)
+                : null;
+            if (rewritten is null)
+                _session = new InferenceSession(path, sessionOptions);
+            else
+            {
+                // Loaded from memory: ONNX Runtime finds the external weights (model.onnx_data) through this folder.
+                sessionOptions.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(path))!);
+                _session = new InferenceSession(rewritten, sessionOptions);
+                MatMulNBitsNodesRewritten = changed;
+                Numerics = BackendNumerics.WithMatMulNBitsAccuracy(Numerics, options.MatMulNBitsAccuracyLevel);
+            }
         }
         finally
         {
