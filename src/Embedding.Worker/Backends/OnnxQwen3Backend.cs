@@ -150,24 +150,9 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
 
     private float[][] Embed(IReadOnlyList<TokenizedText> batch)
     {
-        int rows = batch.Count, cols = batch.Max(t => t.TokenIds.Length);
-        var ids = new long[rows * cols];
-        var mask = new long[rows * cols];
-        var positions = _wantsPositionIds ? new long[rows * cols] : null;
-        for (var r = 0; r < rows; r++)
-        {
-            var tokens = batch[r].TokenIds;
-            for (var c = 0; c < cols; c++)
-            {
-                // Padding on the right, so a text's positions are 0..n-1 whatever else is in the batch; pads are masked.
-                var real = c < tokens.Length;
-                ids[r * cols + c] = real ? tokens[c] : _tokenizer.EndOfTextId;
-                mask[r * cols + c] = real ? 1 : 0;
-                if (positions is not null) positions[r * cols + c] = real ? c : 0;
-            }
-        }
-
-        long[] shape = [rows, cols];
+        var padded = PaddedBatch.From(batch, _tokenizer.EndOfTextId, _wantsPositionIds);
+        var (ids, mask, positions, shape) = (padded.Ids, padded.Mask, padded.Positions, padded.Shape);
+        int rows = (int)shape[0], cols = (int)shape[1];
         var inputs = new Dictionary<string, OrtValue>();
         try
         {
@@ -175,9 +160,9 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
             {
                 inputs[name] = name switch
                 {
-                    "input_ids" => IntegerTensor(ids, shape, meta),
-                    "attention_mask" => IntegerTensor(mask, shape, meta),
-                    "position_ids" => IntegerTensor(positions!, shape, meta),
+                    "input_ids" => PaddedBatch.Tensor(ids, shape, meta),
+                    "attention_mask" => PaddedBatch.Tensor(mask, shape, meta),
+                    "position_ids" => PaddedBatch.Tensor(positions!, shape, meta),
                     _ => EmptyPast(meta, rows, _kvHeads, _headDim),
                 };
             }
@@ -218,13 +203,6 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         for (var i = 0; i < vector.Length; i++) vector[i] = half[i].ToFloat();
         return vector;
     }
-
-    private static OrtValue IntegerTensor(long[] values, long[] shape, NodeMetadata meta) => meta.ElementDataType switch
-    {
-        TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(values, shape),
-        TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, v => (int)v), shape),
-        var other => throw new InvalidDataException($"Input of element type {other}: int64 or int32 expected."),
-    };
 
     /// <summary>
     /// An empty KV cache entry, [batch, kv_heads, 0, head_dim], in the element type the graph declares; dimensions the

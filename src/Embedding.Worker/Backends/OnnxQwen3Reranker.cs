@@ -103,29 +103,14 @@ public sealed class OnnxQwen3Reranker : IRerankerBackend, IDisposable
 
     private float[] Score(IReadOnlyList<TokenizedText> batch)
     {
-        int rows = batch.Count, cols = batch.Max(p => p.TokenIds.Length);
-        var ids = new long[rows * cols];
-        var mask = new long[rows * cols];
-        var positions = _wantsPositionIds ? new long[rows * cols] : null;
-        for (var r = 0; r < rows; r++)
-        {
-            var tokens = batch[r].TokenIds;
-            for (var c = 0; c < cols; c++)
-            {
-                // Right padding: a pair's positions are 0..n-1 whatever else is in the batch; the graph reads its last real token.
-                var real = c < tokens.Length;
-                ids[r * cols + c] = real ? tokens[c] : _tokenizer.EndOfTextId;
-                mask[r * cols + c] = real ? 1 : 0;
-                if (positions is not null) positions[r * cols + c] = real ? c : 0;
-            }
-        }
-
-        long[] shape = [rows, cols];
+        var padded = PaddedBatch.From(batch, _tokenizer.EndOfTextId, _wantsPositionIds);
+        var (ids, mask, positions, shape) = (padded.Ids, padded.Mask, padded.Positions, padded.Shape);
+        int rows = (int)shape[0], cols = (int)shape[1];
         var inputs = new Dictionary<string, OrtValue>();
         try
         {
             foreach (var (name, meta) in _inputs)
-                inputs[name] = Integers(name switch { "input_ids" => ids, "attention_mask" => mask, _ => positions! }, shape, meta);
+                inputs[name] = PaddedBatch.Tensor(name switch { "input_ids" => ids, "attention_mask" => mask, _ => positions! }, shape, meta);
             using var runOptions = new RunOptions();
             using var binding = _session.CreateIoBinding();
             foreach (var (name, value) in inputs) binding.BindInput(name, value);
@@ -173,13 +158,6 @@ public sealed class OnnxQwen3Reranker : IRerankerBackend, IDisposable
         }
         return values;
     }
-
-    private static OrtValue Integers(long[] values, long[] shape, NodeMetadata meta) => meta.ElementDataType switch
-    {
-        TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(values, shape),
-        TensorElementType.Int32 => OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, v => (int)v), shape),
-        var other => throw new InvalidDataException($"Input of element type {other}: int64 or int32 expected."),
-    };
 
     public void Dispose() => _session.Dispose();
 }
