@@ -2,7 +2,8 @@
 # Smoke test of the stack kit on the device host (or any x86-64 Linux): the kit's RabbitMQ, Redis and PostgreSQL,
 # the API (batch store on PostgreSQL), an embedding worker on models/qwen3-tiny and a reranker worker on
 # models/qwen3-reranker-tiny; one /v1/embeddings, one /v1/rerank, one GET /v1/batches, the queues in RabbitMQ's
-# management API. Prints OK, or FAIL with the logs; stops everything it started.
+# management API, and the kit's redis-cli, psql and wrk (1 s on /health). Prints OK, or FAIL with the logs; stops
+# everything it started.
 #   bash bench/device/kit-smoke.sh                # KIT=/root/carry/stack-kit by default; DEVICE=Cuda runs both workers
 #                                                 # on ONNX Runtime's CUDA provider (default Cpu)
 # Knobs: KIT, DEVICE, SMOKE_DIR (/tmp/kit-smoke: logs and server data), API_PORT (5180), and servers.sh's ports.
@@ -28,6 +29,7 @@ fail() {
   done
   exit 1
 }
+[ "$DEVICE" = Cpu ] || [ "$KIT_HAS_CUDA" = 1 ] || { echo "FAIL: DEVICE=$DEVICE needs the stack-cuda parts (/root/carry/stack-cuda)"; exit 1; }
 t0=$(date +%s)
 echo "kit: $(head -1 "$KIT/VERSION"); device: $DEVICE"
 env_lines=$(bash "$KIT_SERVERS" start 2>"$LOGS/servers.log") || fail "servers did not start: $(cat "$LOGS/servers.log")"
@@ -90,5 +92,9 @@ names = [q["name"] for q in json.load(open(sys.argv[1]))]
 assert any("smoke-tiny" in n for n in names) and any("smoke-rerank" in n for n in names), names
 print("queues (management API):", ", ".join(n for n in names if "smoke" in n))
 PY
-echo "redis: $(redis-cli -p "${EMBEDDING_TEST_REDIS##*:}" dbsize) keys"
+echo "redis-cli: $(redis-cli -p "${EMBEDDING_TEST_REDIS##*:}" dbsize) keys"
+echo "psql: $(psql -h 127.0.0.1 -p "${PG_PORT:-5432}" -U postgres -tAc 'select count(*) from pg_tables' 2>&1) tables"
+wrk -t1 -c4 -d1s "$API/health" >"$LOGS/wrk.txt" 2>&1 && grep -q 'Requests/sec' "$LOGS/wrk.txt" ||
+  fail "wrk: $(cat "$LOGS/wrk.txt")"
+echo "wrk: $(grep 'Requests/sec' "$LOGS/wrk.txt" | tr -s ' ') on /health (1 s, 4 connections)"
 echo "OK ($(( $(date +%s) - t0 )) s)"

@@ -12,17 +12,19 @@
 #   icu/           ICU 72 for .NET, where the host has no libicu
 #   bin/           wrappers on PATH: wrk, curl, redis-cli, redis-server, psql, erl, epmd
 #   env.sh, servers.sh   (bench/device/kit/; interface at the top of each and in docs/benchmarks.md)
-# Identical files across apps/ are hard links, which tar stores once.
+# Identical files across apps/ are hard links, which tar stores once. ONNX Runtime's CUDA provider (290 MB, 180 MB
+# packed) is apart, in .kit/stack-cuda -> parts .carry/stack-cuda-NN -> /root/carry/stack-cuda; env.sh links it in.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 KIT="${KIT_DIR:-$ROOT/.kit/stack-kit}"
+CUDA="$(dirname "$KIT")/stack-cuda"  # the CUDA provider alone: packed apart, so a CPU-only run can leave it behind
 DEBS="$ROOT/.kit/debs"
 EXCLUDE="$(git rev-parse --git-common-dir)/info/exclude"
 grep -qxF '/.kit/' "$EXCLUDE" 2>/dev/null || echo '/.kit/' >> "$EXCLUDE"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 if [ -z "${NO_BUILD:-}" ]; then  # NO_BUILD=1: pack the kit already built
-rm -rf "$KIT"; mkdir -p "$KIT"/{apps,lib,icu,bin} "$DEBS"
+rm -rf "$KIT" "$CUDA"; mkdir -p "$KIT"/{apps,lib,icu,bin} "$DEBS" "$CUDA"
 
 log ".NET runtime"
 DOTNET_HOME="$(dirname "$(readlink -f "$(command -v dotnet)")")"
@@ -49,10 +51,16 @@ find "$KIT/apps" -name libonnxruntime_providers_tensorrt.so -delete
 # Hard-link identical files (the CUDA provider alone is 290 MB, in worker and bench).
 find "$KIT/apps" -type f -print0 | xargs -0 sha256sum | sort | awk '{ if ($1 == h) print f "\t" $2; else { h = $1; f = $2 } }' |
   while IFS=$'\t' read -r first dup; do ln -f "$first" "$dup"; done
+# ONNX Runtime loads it from libonnxruntime.so's folder, only for Device=Cuda; env.sh puts it back in place
+# (a hard link from /root/carry/stack-cuda) when those parts came too.
+for f in "$KIT"/apps/*/libonnxruntime_providers_cuda.so; do
+  [ -f "$CUDA/libonnxruntime_providers_cuda.so" ] || mv "$f" "$CUDA/"
+  ln -sf ../../../stack-cuda/libonnxruntime_providers_cuda.so "$f"
+done
 
 log "Debian packages"
-PKGS=(erlang-base erlang-asn1 erlang-crypto erlang-eldap erlang-ftp erlang-inets erlang-mnesia erlang-os-mon erlang-parsetools
-      erlang-public-key erlang-runtime-tools erlang-snmp erlang-ssl erlang-syntax-tools erlang-tftp erlang-tools erlang-xmerl
+PKGS=(erlang-base erlang-asn1 erlang-crypto erlang-eldap erlang-inets erlang-mnesia erlang-os-mon erlang-parsetools
+      erlang-public-key erlang-runtime-tools erlang-ssl erlang-syntax-tools erlang-tools erlang-xmerl
       rabbitmq-server redis-server redis-tools postgresql-15 postgresql-client-15 libpq5 wrk libluajit-5.1-2 curl libcurl4)
 missing=(); for p in "${PKGS[@]}"; do compgen -G "$DEBS/${p}_*.deb" >/dev/null || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] || (cd "$DEBS" && apt-get download "${missing[@]}" 2>&1 | grep -v unsandboxed >&2)
@@ -61,6 +69,23 @@ for p in "${PKGS[@]}"; do dpkg -x "$(ls "$DEBS/${p}"_*.deb | tail -1)" "$KIT/roo
 rm -rf "$KIT/root/usr/share/doc" "$KIT/root/usr/share/man" "$KIT/root/usr/share/locale" "$KIT/root/usr/share/lintian" \
        "$KIT/root/usr/lib/postgresql/15/lib/bitcode" "$KIT/root/usr/lib/postgresql/15/lib/llvmjit"* \
        "$KIT/root/usr/bin/redis-benchmark" "$KIT/root/usr/bin/redis-check-aof" "$KIT/root/etc" "$KIT/root/var" "$KIT/root/lib"
+# Trimmed so that the kit without the CUDA provider packs into 3 parts (with erlang-snmp, -ftp and -tftp, which no
+# RabbitMQ application lists, left out above): PostgreSQL's tools beyond psql/initdb/pg_ctl and its contrib modules,
+# .NET's debugger support.
+rm -rf "$KIT/root/usr/share/postgresql/15/man" "$KIT/root/usr/lib/ocf" "$KIT/root/usr/bin/rabbitmqadmin"
+( cd "$KIT/root/usr/lib/postgresql/15/bin" &&
+  ls | grep -vxE 'postgres|postmaster|initdb|psql|pg_ctl|pg_isready|pg_config|pg_controldata' | xargs rm -f )
+( cd "$KIT/root/usr/lib/postgresql/15/lib" &&
+  ls | grep -vxE 'plpgsql\.so|dict_snowball\.so|libpqwalreceiver\.so|pgoutput\.so|.*_and_.*\.so|euc2004_sjis2004\.so' | xargs rm -rf )
+( cd "$KIT/root/usr/share/postgresql/15/extension" && ls | grep -v '^plpgsql' | xargs rm -f )
+rm -f "$KIT"/dotnet/shared/Microsoft.NETCore.App/*/{libmscordaccore.so,libmscordbi.so,createdump}
+# RabbitMQ's plugins beyond the management API and what the broker itself loads.
+for d in "$KIT"/root/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbitmq_*; do
+  case "$(basename "$d")" in
+    rabbitmq_management-*|rabbitmq_management_agent-*|rabbitmq_web_dispatch-*|rabbitmq_prelaunch-*|rabbitmq_peer_discovery_common-*) ;;
+    *) rm -rf "$d" ;;
+  esac
+done
 
 # Debian's erl scripts pin ROOTDIR=/usr/lib/erlang; these find the root from where they are.
 ERL="$KIT/root/usr/lib/erlang"
@@ -117,7 +142,20 @@ log "packing"
 # device-carry writes .git/info/exclude, which a git worktree does not have: it packs in a scratch repository.
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 git init -q "$scratch"
-(cd "$scratch" && bash "${DEVICE_CARRY:-$ROOT/../shared/tools/device-carry}" pack "$KIT" stack-kit) | sed 's/^/  /' >&2
 grep -qxF '/.carry/' "$EXCLUDE" || echo '/.carry/' >> "$EXCLUDE"
-rm -rf .carry/stack-kit-*; mkdir -p .carry; mv "$scratch"/.carry/stack-kit-* .carry/
-log "packed: $(du -ch .carry/stack-kit-*/part* | tail -1 | cut -f1) in $(ls -d .carry/stack-kit-* | wc -l) parts (.carry/stack-kit-NN)"
+mkdir -p .carry
+pack() {  # DIR NAME
+  (cd "$scratch" && bash "${DEVICE_CARRY:-$ROOT/../shared/tools/device-carry}" pack "$1" "$2") | grep -v '^ *carry \[' >&2
+  rm -rf .carry/"$2"-[0-9][0-9]; mv "$scratch"/.carry/"$2"-[0-9][0-9] .carry/
+}
+pack "$KIT" stack-kit
+# The provider is the NuGet package's file: unchanged since the last pack, its parts stay.
+sum=$(sha256sum "$CUDA/libonnxruntime_providers_cuda.so" | cut -d' ' -f1)
+if [ "$(cat .carry/stack-cuda.sha256 2>/dev/null)" != "$sum" ] || ! ls -d .carry/stack-cuda-[0-9][0-9] >/dev/null 2>&1; then
+  pack "$CUDA" stack-cuda; echo "$sum" > .carry/stack-cuda.sha256
+fi
+for n in stack-kit stack-cuda; do
+  log "$n: $(du -ch .carry/$n-[0-9][0-9]/part* | tail -1 | cut -f1) in $(ls -d .carry/$n-[0-9][0-9] | wc -l) parts"
+done
+echo "Send in order, one device call each (no pause over the machine's warm window); stack-cuda only for Device=Cuda:"
+for d in .carry/stack-kit-[0-9][0-9] .carry/stack-cuda-[0-9][0-9]; do echo "  carry [\"$d\"]  command: bash $d/recv"; done
