@@ -70,7 +70,8 @@ env ConnectionStrings__messaging="$EMBEDDING_TEST_RABBITMQ" ConnectionStrings__c
     ASPNETCORE_URLS=http://127.0.0.1:$API_PORT Logging__LogLevel__Default=Warning \
     dotnet "$KIT_API" > "$OUT/api.full.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$API_PORT/health" >/dev/null && break; sleep 0.5; done
+# The bench retries its first request until the worker answers; this only keeps its log quiet while the API starts.
+command -v curl >/dev/null && for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$API_PORT/health" >/dev/null && break; sleep 0.5; done
 
 log "3. stack vs direct: $PASSAGES x $TOKENS tokens, $RUNS runs, $CLIENTS clients for $SECONDS_SAT s"
 timeout "$BENCH_TIMEOUT" dotnet "$KIT_BENCH" rerankstack --api "http://127.0.0.1:$API_PORT" --model $MODEL --model-dir "$M" \
