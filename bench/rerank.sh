@@ -5,7 +5,7 @@
 # pairs/s. Writes bench/results/rerank-cpu-DATE.json.
 #   bash bench/rerank.sh [THREADS] [RUNS] [MODEL_DIR]
 # The GPU side (4B shape, transformers on one H200): bench/gpu/rerank_torch.py. Through the whole stack (API, cache,
-# queue, worker): once /v1/rerank is merged, bench/load.sh's pattern against it (see docs/reranking.md).
+# queue, worker) against this, side by side: bench/rerank-stack.sh (CPU), bench/gpu/rerank_stack.sh (CUDA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${1:-2}; RUNS=${2:-3}; M=${3:-/tmp/qwen3-reranker-0.6b-random}

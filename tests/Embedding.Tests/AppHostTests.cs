@@ -49,6 +49,46 @@ public sealed class AppHostTests
     }
 
     /// <summary>
+    /// A reranker tier scales as an embedding tier does: the real AppHost (local servers on this test's own ports), the
+    /// tiny reranker tier's worker at zero replicas; a /v1/rerank request waits on the tier's queue, the local autoscaler
+    /// sees it there and starts a worker, which scores the pairs with the ONNX model (the official reference scores,
+    /// best first); after the cooldown the worker is stopped again: 0 -> 1 -> 0.
+    /// </summary>
+    [Fact]
+    public async Task AppHost_scales_a_reranker_tier_from_zero_answers_and_returns_to_zero()
+    {
+        const string worker = "worker-qwen3-reranker-tiny-test";
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
+            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36679", "--Embedding:LocalRabbitMqPort=35972",
+             "--Embedding:LocalPostgresPort=35632",
+             "--Embedding:Scaling:CooldownSeconds=3", "--Embedding:Scaling:StartupSeconds=3", "--Embedding:Scaling:PollingIntervalSeconds=1"]);
+        await using var app = await builder.BuildAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var replicas = new ReplicaStates(app.ResourceNotifications, worker, timeout.Token);
+        await app.StartAsync(timeout.Token);
+        await app.ResourceNotifications.WaitForResourceHealthyAsync("api", timeout.Token);
+
+        await TestEnvironment.WaitUntilAsync(() => replicas.Seen, TimeSpan.FromMinutes(1));
+        Assert.Equal(0, replicas.Running);  // nothing runs until a rerank request arrives
+        // The official scoring's pairs for one query, the model's default instruction, nothing cut.
+        var cases = RerankerTests.Cases.Where(c => c.Instruction is null && c.MaxLength == 8192 && c.Query == RerankerTests.Cases[0].Query).ToList();
+        Assert.True(cases.Count >= 2);
+        using var http = app.CreateHttpClient("api");
+        var response = await http.PostAsJsonAsync("/v1/rerank",
+            new { model = "qwen3-reranker-tiny-test", query = cases[0].Query, documents = cases.Select(c => c.Document).ToArray() }, timeout.Token);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var results = (await response.Content.ReadFromJsonAsync<JsonElement>(timeout.Token)).GetProperty("results").EnumerateArray()
+            .Select(r => (Index: r.GetProperty("index").GetInt32(), Score: r.GetProperty("relevance_score").GetDouble())).ToList();
+        Assert.Equal(cases.Count, results.Count);
+        foreach (var (index, score) in results) Assert.InRange(score, cases[index].Score - 1e-4, cases[index].Score + 1e-4);
+        Assert.Equal(cases.Select((c, i) => (c.Score, i)).OrderByDescending(x => x.Score).Select(x => x.i), results.Select(r => r.Index));
+        Assert.True(replicas.PeakRunning >= 1);
+
+        while (replicas.Running > 0) await Task.Delay(200, timeout.Token);  // the cooldown passes, the worker is stopped
+    }
+
+    /// <summary>
     /// The real model's tier, where its hub cannot be reached (as on CI): the model-{tier} resource fails and says why
     /// in its state and console, and a request to the tier wakes a worker that answers 503 model_unavailable with the
     /// reason at once, instead of the caller waiting for a timeout.

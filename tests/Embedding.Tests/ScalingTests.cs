@@ -167,6 +167,54 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A reranker tier on the same autoscaler: /v1/rerank requests wait on the tier's queue (real RabbitMQ) while no
+    /// worker runs, the autoscaler starts reranker workers (the tiny ONNX reranker), each request gets the official
+    /// reference scores, and after the cooldown the tier is back at zero.
+    /// </summary>
+    [Fact]
+    public async Task Autoscaler_takes_a_reranker_tier_from_zero_and_back_to_zero()
+    {
+        await using var stack = new EmbeddingStack(backend: "Onnx", workers: 0, redis: null, requestTimeoutSeconds: 90,
+            worker: new() { ["Worker:Kind"] = "Reranker", ["Worker:Onnx:ModelPath"] = Path.Combine(TestEnvironment.RepoRoot, "models", "qwen3-reranker-tiny") },
+            api: new() { ["Api:Models:0:Kind"] = "Reranker", ["Api:Models:0:Dimensions"] = "1", ["Api:Models:0:Matryoshka"] = "false" });
+        var policy = new ScalingPolicy { TargetQueueLength = 8, MaxReplicas = 2, PollingIntervalSeconds = 1, CooldownSeconds = 3, StartupSeconds = 3 };
+        var replicas = new StackReplicas(stack);
+        await using var probe = new QueueDepthProbe(new Uri(TestEnvironment.RabbitMqManagement), TestEnvironment.RabbitMq);
+        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetLoadAsync, replicas,
+            new TestOutputLogger(output, "autoscaler"));
+        using var stop = new CancellationTokenSource();
+        var scaling = autoscaler.RunAsync(stop.Token);
+        try
+        {
+            Assert.Equal(0, stack.WorkerCount);
+            // Each of the official scoring's queries (default instruction, nothing cut) with its documents, all at once.
+            var queries = RerankerTests.Cases.Where(c => c.Instruction is null && c.MaxLength == 8192).GroupBy(c => c.Query).Select(g => g.ToList()).ToList();
+            var responses = await Task.WhenAll(queries.Select(q => stack.Client.PostAsJsonAsync("/v1/rerank",
+                new { model = stack.Model, query = q[0].Query, documents = q.Select(c => c.Document).ToArray() }))).WaitAsync(TimeSpan.FromSeconds(120));
+
+            for (var i = 0; i < queries.Count; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, responses[i].StatusCode);
+                var results = (await responses[i].Content.ReadFromJsonAsync<JsonElement>()).GetProperty("results").EnumerateArray().ToList();
+                Assert.Equal(queries[i].Count, results.Count);
+                foreach (var r in results)
+                    Assert.InRange(r.GetProperty("relevance_score").GetDouble(), queries[i][r.GetProperty("index").GetInt32()].Score - 1e-4,
+                                   queries[i][r.GetProperty("index").GetInt32()].Score + 1e-4);
+            }
+            Assert.True(replicas.Peak >= 1);
+
+            await TestEnvironment.WaitUntilAsync(() => stack.WorkerCount == 0, TimeSpan.FromSeconds(60));
+            Assert.Equal(0, stack.WorkerCount);
+            Assert.Equal(0, await probe.GetDepthAsync(EmbeddingQueues.ForModel(stack.Model) + "_error", default));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => scaling);
+        }
+    }
+
     /// <summary>In-process workers as the autoscaler's replicas.</summary>
     private sealed class StackReplicas(EmbeddingStack stack) : IWorkerReplicas
     {

@@ -15,15 +15,21 @@ using Embedding.Worker.Backends;
 // roundtrip <amqp-uri> <output.md>: one request at a time through RabbitMQ to a server process that holds it 2 ms, bare
 //                              RabbitMQ.Client vs MassTransit: the broker round trip's floor (RoundTripBench.cs).
 // peer <model-dir> <onnx-file> <texts.json> <threads> <out.json>: the worker's ONNX path on bench/cpu/peer_bench.py's texts.
-// rerank <model-dir> <onnx-file|""> <threads> <runs> <out.json>: the reranker backend called directly, 1 query x 100
+// rerank <model-dir> <onnx-file|""> <threads> <runs> <out.json> [Cpu|Cuda]: the reranker backend called directly, 1 query x 100
 //                              passages of 200 tokens (RerankBench.cs).
+// rerankstack --api URL --model NAME --model-dir DIR [--device Cpu|Cuda ...]: /v1/rerank through the stack against the
+//                              same model in this process, side by side (RerankStackBench.cs; bench/rerank-stack.sh).
 // cpuform <model-dir> <onnx-file> <accuracy-level> <threads> <reference.json> <single-calls> <batch-passes> <out.json>:
 //                              one file at one MatMulNBits accuracy level: fidelity, one 16-token text, 32 x 128 (CpuFormBench.cs).
 switch (args.FirstOrDefault())
 {
     case "rerank":
-        await RerankBench.RunAsync(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5]);
+        await RerankBench.RunAsync(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5],
+            args.Length > 6 ? Enum.Parse<OnnxDevice>(args[6], ignoreCase: true) : OnnxDevice.Cpu);
         break;
+
+    case "rerankstack":
+        return await RerankStackBench.RunAsync(args[1..]);
 
     case "roundtrip":
         await RoundTripBench.RunAsync(args[1], args[2]);

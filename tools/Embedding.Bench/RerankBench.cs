@@ -11,14 +11,14 @@ using Embedding.Worker.Backends;
 /// </summary>
 public static class RerankBench
 {
-    public static async Task RunAsync(string modelDirectory, string onnxFile, int threads, int runs, string output)
+    public static async Task RunAsync(string modelDirectory, string onnxFile, int threads, int runs, string output, OnnxDevice device = OnnxDevice.Cpu)
     {
         var started = Stopwatch.GetTimestamp();
-        using var reranker = new OnnxQwen3Reranker(modelDirectory, new OnnxBackendOptions { IntraOpThreads = threads, OnnxFile = onnxFile });
+        using var reranker = new OnnxQwen3Reranker(modelDirectory, new OnnxBackendOptions { IntraOpThreads = threads, OnnxFile = onnxFile, Device = device });
         var loadSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var result = new Dictionary<string, object?>
         {
-            ["date"] = DateTime.UtcNow.ToString("u"), ["model"] = modelDirectory, ["file"] = reranker.ModelFile, ["threads"] = threads,
+            ["date"] = DateTime.UtcNow.ToString("u"), ["model"] = modelDirectory, ["file"] = reranker.ModelFile, ["threads"] = threads, ["device"] = device.ToString(),
             ["cores"] = Environment.ProcessorCount, ["load_seconds"] = Math.Round(loadSeconds, 2),
             ["load_average"] = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : null,
         };
@@ -36,27 +36,10 @@ public static class RerankBench
             Console.WriteLine($"reference pairs: max |dP| {result["reference_max_abs_dp"]:E2} ({reranker.Form})");
         }
 
-        // 100 passages of 200 tokens each: words of a fixed list, added until the document's share of the pair is 200 tokens.
-        const string query = "How do elastic GPU workers keep the cost of a reranking service low?";
-        var words = "the workers scale to zero when idle and come back in seconds when work arrives queue batch token model cost GPU CPU rerank passage query document score cache"
-            .Split(' ');
-        var random = new Random(42);
-        var bare = reranker.TokensWithoutDocument(null, query);
-        var documents = new List<string>();
-        var passages = new List<TokenizedText>();
-        while (passages.Count < 100)
-        {
-            var text = new System.Text.StringBuilder();
-            TokenizedText pair;
-            do
-            {
-                text.Append(words[random.Next(words.Length)]).Append(' ');
-                pair = reranker.Tokenize(null, query, text.ToString().TrimEnd());
-            } while (pair.TokenCount - bare < 200);
-            if (pair.TokenCount - bare != 200) continue;  // a word of several tokens overshot: another passage
-            documents.Add(text.ToString().TrimEnd());
-            passages.Add(pair);
-        }
+        // 100 passages of 200 tokens each.
+        const string query = RerankPassages.Query;
+        var documents = RerankPassages.Make(reranker, 100, 200);
+        var passages = documents.Select(d => reranker.Tokenize(null, query, d)).ToList();
         var pairTokens = passages[0].TokenCount;
         var perBatch = Math.Max(1, new WorkerOptions().MaxBatchTokens / pairTokens);
         result["pair_tokens"] = pairTokens;
