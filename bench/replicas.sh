@@ -46,7 +46,9 @@ widest=0
 for layout in $LAYOUTS; do [[ $layout == cores-* ]] && widest=$(( ${layout#cores-} > widest ? ${layout#cores-} : widest )); done
 split_rest_cores "$widest"
 
-# Servers: our own (installing and building what is missing), or the ones SERVERS starts; RabbitMQ and Redis on their cores.
+# Servers of this bench's own (state, ports), from scripts/test-servers.sh (installing and building what is missing) or
+# from a kit's servers.sh; RabbitMQ and Redis on the broker's cores. Servers something else started are left alone.
+export STATE="$TMP/replicas-state" REDIS_PORT="${REDIS_PORT:-6489}" AMQP_PORT="${AMQP_PORT:-5782}" MGMT_PORT="${MGMT_PORT:-15782}"
 SERVERS_SCRIPT="${SERVERS_SCRIPT:-${KIT_SERVERS:-}}"
 if [ -n "$SERVERS_SCRIPT" ]; then
   # Only RabbitMQ and Redis (the kit's servers.sh reads SERVERS as the list to start); only its export lines are ours.
@@ -55,7 +57,6 @@ if [ -n "$SERVERS_SCRIPT" ]; then
 elif [ -n "${KIT_API:-}" ]; then
   echo "KIT_API is set but neither KIT_SERVERS nor SERVERS_SCRIPT: which script starts the servers?" >&2; exit 1
 else
-  export STATE="$TMP/replicas-state" REDIS_PORT="${REDIS_PORT:-6489}" AMQP_PORT="${AMQP_PORT:-5782}" MGMT_PORT="${MGMT_PORT:-15782}"
   bash scripts/install-prerequisites.sh
   dotnet build Embedding.sln -c Release -v q -nologo >/dev/null
   eval "$(pin "$BROKER_CORES" bash scripts/test-servers.sh)"
@@ -198,7 +199,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
        "($CONNECTIONS connections as two wrk -t$WRK_THREADS of $((CONNECTIONS / 2)))."
   echo "Binaries: \`$API_DLL\`, \`$WORKER_DLL\`."
   echo "Backend: $WORKERS FAKE worker(s) (hash-derived 1024-d vectors, instant; prefetch $WORKER_PREFETCH); requests are one short text, base64."
-  echo "Cores: $(layout_notes) Cores the broker's threads were allowed in the last run (/proc, per process): $(cat "$TMP/replicas-broker-cores.txt")."
+  echo "Cores: $(layout_notes) Cores the broker's threads were allowed in the last run (/proc, per process): $(sed 's/; *$//' "$TMP/replicas-broker-cores.txt")."
   echo "Load average (1 min) before → after each run shows what else ran on the machine."
   echo
   echo "| cores | API replicas | path | requests/s | p50 (worst wrk) | p99 (worst wrk) | non-2xx | load avg |"
