@@ -2,10 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Embedding.Tests.Infrastructure;
-using Embedding.Worker;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Mvc.Testing;
-using Npgsql;
+using static Embedding.Tests.Infrastructure.ApiReplicas;
 
 namespace Embedding.Tests;
 
@@ -17,133 +14,10 @@ namespace Embedding.Tests;
 /// </summary>
 public sealed class MultiReplicaBatchTests
 {
-    /// <summary>Replicas, their workers and what they share; all stopped and removed when disposed.</summary>
-    private sealed class Replicas : IAsyncDisposable
-    {
-        private readonly List<WebApplicationFactory<WorkerMetrics>> _workers = [];
-        private readonly PostgresDatabase _database;
-        private readonly string _storage;
-
-        public string Model { get; } = EmbeddingStack.NewModelName();
-        public List<ApiProcess> Apis { get; } = [];
-        public Dictionary<string, string?> Settings { get; }
-
-        private Replicas(PostgresDatabase database, Dictionary<string, string?> api)
-        {
-            _database = database;
-            _storage = Path.Combine(Path.GetTempPath(), "embedding-tests", "shared-batches", Model);
-            Settings = new()
-            {
-                ["ConnectionStrings:messaging"] = TestEnvironment.RabbitMq,
-                ["ConnectionStrings:cache"] = TestEnvironment.Redis,
-                ["ConnectionStrings:batches"] = database.ConnectionString,
-                ["Api:Models:0:Name"] = Model,
-                ["Api:Models:0:Dimensions"] = "64",
-                ["Api:Batches:StoragePath"] = _storage,
-                ["Api:Batches:CheckpointMilliseconds"] = "20",
-                ["Api:Batches:LeaseSeconds"] = "3",
-                ["Api:Batches:ConcurrentRequestsPerJob"] = "2",
-                ["Api:Batches:RequestTimeoutSeconds"] = "5",
-            };
-            foreach (var (k, v) in api) Settings[k] = v;
-        }
-
-        public static async Task<Replicas> StartAsync(int apis, int workerDelayMilliseconds, PostgresDatabase database, Dictionary<string, string?>? api = null)
-        {
-            var replicas = new Replicas(database, api ?? []);
-            try
-            {
-                replicas.Apis.AddRange(await Task.WhenAll(Enumerable.Range(0, apis).Select(_ => ApiProcess.StartAsync(replicas.Settings))));
-                replicas.StartWorker(workerDelayMilliseconds);
-            }
-            catch
-            {
-                await replicas.DisposeAsync();
-                throw;
-            }
-            return replicas;
-        }
-
-        private void StartWorker(int delayMilliseconds)
-        {
-            var settings = new Dictionary<string, string?>
-            {
-                ["ConnectionStrings:messaging"] = TestEnvironment.RabbitMq,
-                ["Worker:Model"] = Model,
-                ["Worker:StandIn"] = "Fake",
-                ["Worker:Fake:Dimensions"] = "64",
-                ["Worker:Fake:DelayMilliseconds"] = delayMilliseconds.ToString(),
-                ["Worker:Hub:Endpoint"] = $"http://127.0.0.1:{TestEnvironment.ClosedPort()}",
-            };
-            var factory = new WebApplicationFactory<WorkerMetrics>().WithWebHostBuilder(b =>
-            {
-                b.UseEnvironment("Testing");
-                foreach (var (k, v) in settings) b.UseSetting(k, v);
-            });
-            _ = factory.Services;  // starts it
-            _workers.Add(factory);
-        }
-
-        /// <summary>The replica holding the job's lease now (its runner's name carries its PID), and the lease's number.</summary>
-        public async Task<(ApiProcess? Holder, long Lease)> HolderOfAsync(string batchId)
-        {
-            await using var db = await _database.OpenAsync();
-            await using var command = new NpgsqlCommand("SELECT lease_owner, lease FROM batch_jobs WHERE id = @id", db);
-            command.Parameters.AddWithValue("id", batchId);
-            await using var reader = await command.ExecuteReaderAsync();
-            if (!await reader.ReadAsync() || reader.IsDBNull(0)) return (null, 0);
-            var pid = ApiProcess.PidOfRunner(reader.GetString(0));
-            return (Apis.SingleOrDefault(a => a.Pid == pid), reader.GetInt64(1));
-        }
-
-        /// <summary>The output bytes the job's last checkpoint committed, and the most any of its work files holds on disk now.</summary>
-        public async Task<(long Committed, long OnDisk)> OutputBytesAsync(string batchId)
-        {
-            await using var db = await _database.OpenAsync();
-            await using var command = new NpgsqlCommand("SELECT (data->>'outputBytes')::bigint FROM batch_jobs WHERE id = @id", db);
-            command.Parameters.AddWithValue("id", batchId);
-            var committed = (long)(await command.ExecuteScalarAsync())!;
-            var work = new DirectoryInfo(Path.Combine(_storage, "work"));
-            return (committed, work.Exists ? work.GetFiles($"{batchId}.output*.jsonl").Select(f => f.Length).DefaultIfEmpty(0).Max() : 0);
-        }
-
-        public string Logs => string.Join("\n\n", Apis.Select(a => $"--- API {a.Pid} ---\n{a.Output}"));
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var api in Apis) await api.DisposeAsync();
-            foreach (var worker in _workers) await worker.DisposeAsync();
-            await _database.DisposeAsync();
-            if (Directory.Exists(_storage)) Directory.Delete(_storage, recursive: true);
-        }
-    }
-
-    private static async Task<List<string>> CustomIdsAsync(HttpClient http, string fileId) =>
-        (await http.GetStringAsync($"/v1/files/{fileId}/content")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("custom_id").GetString()!).ToList();
-
-    /// <summary>Polls the job until <paramref name="condition"/> holds; a 503 (the database briefly out of reach) is polled past.</summary>
-    private static async Task<JsonElement> WaitForAsync(HttpClient http, string id, Func<JsonElement, bool> condition, TimeSpan timeout)
-    {
-        JsonElement last = default;
-        await TestEnvironment.WaitUntilAsync(async () =>
-        {
-            var response = await http.GetAsync($"/v1/batches/{id}");
-            if (response.StatusCode == HttpStatusCode.ServiceUnavailable) return false;
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            last = await response.Content.ReadFromJsonAsync<JsonElement>();
-            return condition(last);
-        }, timeout, 100);
-        return last;
-    }
-
-    private static int Done(JsonElement batch) =>
-        batch.GetProperty("request_counts").GetProperty("completed").GetInt32() + batch.GetProperty("request_counts").GetProperty("failed").GetInt32();
-
     [Fact]
     public async Task A_batch_created_through_one_replica_is_read_cancelled_and_downloaded_through_another()
     {
-        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 100, await PostgresDatabase.CreateAsync());
+        await using var replicas = await ApiReplicas.StartAsync(apis: 2, workerDelayMilliseconds: 100, await PostgresDatabase.CreateAsync());
         var (a, b) = (replicas.Apis[0].Client, replicas.Apis[1].Client);
 
         // Uploaded through a: b lists it, describes it and reads its bytes (one record, one shared file).
@@ -181,7 +55,7 @@ public sealed class MultiReplicaBatchTests
     public async Task Killing_the_replica_that_runs_a_job_lets_another_finish_it_with_every_line_exactly_once()
     {
         // Checkpoints a second apart: when the replica dies, dozens of lines are answered and written past the last one.
-        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(),
+        await using var replicas = await ApiReplicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(),
             api: new() { ["Api:Batches:CheckpointMilliseconds"] = "1000" });
         const int lines = 300;
         // 16 texts a line (about 20 KB of output each): what was answered since the last checkpoint is well past the file
@@ -214,7 +88,7 @@ public sealed class MultiReplicaBatchTests
     public async Task A_PostgreSQL_restart_during_a_job_delays_it_and_loses_nothing()
     {
         await using var server = await PostgresServer.StartAsync();
-        await using var replicas = await Replicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(server: server.ConnectionString),
+        await using var replicas = await ApiReplicas.StartAsync(apis: 2, workerDelayMilliseconds: 40, await PostgresDatabase.CreateAsync(server: server.ConnectionString),
             api: new() { ["Api:Batches:CheckpointMilliseconds"] = "1000" });
         const int lines = 200;
         var http = replicas.Apis[0].Client;
