@@ -20,6 +20,12 @@ public static class BackendNumerics
     /// </summary>
     public static string WithMatMulNBitsAccuracy(string onnx, int level) => $"{onnx}+matmulnbits-accuracy-{level}";
 
+    /// <summary>
+    /// An 8-bit ONNX file rewritten into the dynamic int8 form (uint8 activations per tensor, int8 weights per column of
+    /// <paramref name="weightBits"/> bits): its vectors differ from the file's own and from each other's range.
+    /// </summary>
+    public static string WithDynamicInt8(string onnx, int weightBits) => $"{onnx}+dynamic-u8s{weightBits}";
+
     /// <summary>An engine: the model it serves and the dtype it runs it in.</summary>
     public static string Engine(OpenAIBackendOptions options) => $"engine:{options.Model}:{options.Dtype}";
 

@@ -119,6 +119,20 @@ public sealed class OnnxBackendOptions
     /// </summary>
     [Range(-1, 4)] public int MatMulNBitsAccuracyLevel { get; set; } = 4;
 
+    /// <summary>
+    /// How the CPU runs a weight-only 8-bit file (MatMulNBits bits 8, the public model_quantized.onnx): DynamicInt8 =
+    /// rewritten at load into ONNX Runtime's dynamic int8 form (activations quantized per call and per tensor, int8
+    /// weights per output column); MatMulNBits = the file's nodes at <see cref="MatMulNBitsAccuracyLevel"/>. Nodes the
+    /// rewrite cannot take (other bit widths) keep MatMulNBits. No effect on CUDA. See docs/models.md.
+    /// </summary>
+    public Int8Form Int8Form { get; set; } = Int8Form.DynamicInt8;
+
+    /// <summary>
+    /// The int8 weights' range in the DynamicInt8 form: Auto = 8-bit where ONNX Runtime's u8s8 kernel sums in int32
+    /// (VNNI), 7-bit where it saturates int16 pair sums (x86-64 without VNNI); Full or Reduced force one.
+    /// </summary>
+    public DynamicInt8WeightRange DynamicInt8WeightRange { get; set; } = DynamicInt8WeightRange.Auto;
+
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     [Range(0, 256)] public int IntraOpThreads { get; set; }
 

@@ -52,10 +52,10 @@ public sealed class MatMulNBitsAccuracyTests
     }
 
     [Fact]
-    public async Task Int8_model_runs_at_accuracy_level_4_by_default_within_tolerance_of_fp32()
+    public async Task Int8_model_in_the_MatMulNBits_form_runs_at_accuracy_level_4_by_default_within_tolerance_of_fp32()
     {
-        using var backend = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions());
-        using var asFile = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { MatMulNBitsAccuracyLevel = -1 });
+        using var backend = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { Int8Form = Int8Form.MatMulNBits });
+        using var asFile = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { Int8Form = Int8Form.MatMulNBits, MatMulNBitsAccuracyLevel = -1 });
 
         Assert.Equal(14, backend.MatMulNBitsNodesRewritten);
         Assert.Equal(0, asFile.MatMulNBitsNodesRewritten);

@@ -56,7 +56,7 @@ public sealed class ModelDownloadTests : IAsyncLifetime
     public async Task Every_public_export_shape_is_downloaded_and_served_like_its_reference(string repository, string export, string onnxFile)
     {
         // The references were computed by ONNX Runtime at each file's own MatMulNBits accuracy level (-1: as the file says).
-        var onnx = new OnnxBackendOptions { HubRepository = repository, HubRevision = "main", OnnxFile = onnxFile, MatMulNBitsAccuracyLevel = -1 };
+        var onnx = new OnnxBackendOptions { HubRepository = repository, HubRevision = "main", OnnxFile = onnxFile, Int8Form = Int8Form.MatMulNBits, MatMulNBitsAccuracyLevel = -1 };
         var directory = await Files().ResolveAsync(onnx, Hub(), CancellationToken.None);
         using var reference = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TestEnvironment.TinyExports, export, "reference.json")));
         var texts = reference.RootElement.GetProperty("texts").EnumerateArray().Select(t => t.GetString()!).ToList();

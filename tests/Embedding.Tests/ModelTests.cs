@@ -77,7 +77,7 @@ public sealed class ModelTests
     public async Task Int8_model_matches_onnxruntime_python_and_stays_close_to_fp32()
     {
         // The file as it is (accuracy level 0, as onnxruntime Python ran it for the reference); level 4: MatMulNBitsAccuracyTests.
-        using var backend = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { MatMulNBitsAccuracyLevel = -1 });
+        using var backend = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { Int8Form = Int8Form.MatMulNBits, MatMulNBitsAccuracyLevel = -1 });
         using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TestEnvironment.TinyModelInt8, "reference-int8.json")));
         var int8Reference = doc.RootElement.GetProperty("embeddings").EnumerateArray()
             .Select(e => e.GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()).ToArray()).ToList();

@@ -4,7 +4,8 @@ using Embedding.Worker;
 using Embedding.Worker.Backends;
 
 /// <summary>
-/// One ONNX file at one MatMulNBits accuracy level and thread count, through OnnxQwen3Backend as the worker runs it, on
+/// One ONNX file in one form (Worker:Onnx:Int8Form and DynamicInt8WeightRange; MatMulNBits accuracy level) and thread
+/// count, through OnnxQwen3Backend as the worker runs it, on
 /// tools/bench-model's reference rows (token ids, so no tokenizer is involved): the fidelity of every row to torch's fp32
 /// vector, the latency of one 16-token text (median of the timed calls) and the throughput of a 32 x 128-token batch
 /// (best of the timed passes). Interleave the forms in one script so they see the same machine.
@@ -12,12 +13,14 @@ using Embedding.Worker.Backends;
 public static class CpuFormBench
 {
     public static async Task RunAsync(string modelDirectory, string onnxFile, int accuracyLevel, int threads, string referenceJson,
-                                      int singleCalls, int batchPasses, string outJson)
+                                      int singleCalls, int batchPasses, string outJson,
+                                      Int8Form form = Int8Form.MatMulNBits, DynamicInt8WeightRange range = DynamicInt8WeightRange.Auto)
     {
         var load = Stopwatch.StartNew();
         using var backend = new OnnxQwen3Backend(modelDirectory, new OnnxBackendOptions
         {
             OnnxFile = onnxFile, IntraOpThreads = threads, MatMulNBitsAccuracyLevel = accuracyLevel,
+            Int8Form = form, DynamicInt8WeightRange = range,
         });
         var loadSeconds = load.Elapsed.TotalSeconds;
 
@@ -60,13 +63,15 @@ public static class CpuFormBench
         var result = new
         {
             onnx_file = onnxFile, accuracy_level = accuracyLevel, nodes_rewritten = backend.MatMulNBitsNodesRewritten, threads,
+            int8_form = form.ToString(), weight_range = range.ToString(), dynamic_nodes = backend.DynamicInt8NodesRewritten,
+            dynamic_weight_bits = backend.DynamicInt8WeightBits, u8s8_sums_in_int32 = Int8Kernels.SumsInInt32, numerics = backend.Numerics,
             onnxruntime = typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString(),
             load_s = loadSeconds,
             min_cosine = cosines.Min(), mean_cosine = cosines.Average(), rows = cosines.Count,
             single_16_tokens_ms_p50 = single[single.Count / 2], single_16_tokens_ms_min = single[0], single_calls = single.Count,
             batch_32x128_s = best, batch_32x128_tokens_per_s = 32 * 128 / best, batch_passes = batchPasses,
         };
-        Console.WriteLine($"{onnxFile} level {accuracyLevel} ({backend.MatMulNBitsNodesRewritten} nodes set), {threads} threads: min cosine {result.min_cosine:F5}, " +
+        Console.WriteLine($"{onnxFile} {backend.Numerics} ({backend.DynamicInt8NodesRewritten} dynamic, {backend.MatMulNBitsNodesRewritten} level set), {threads} threads: min cosine {result.min_cosine:F5}, " +
                           $"one 16-token text {result.single_16_tokens_ms_p50:F1} ms (p50 of {single.Count}), 32 x 128 tokens {best:F2} s ({result.batch_32x128_tokens_per_s:F0} tokens/s)");
         await File.WriteAllTextAsync(outJson, JsonSerializer.Serialize(result, new JsonSerializerOptions
         {

@@ -19,8 +19,9 @@ using Embedding.Worker.Backends;
 //                              passages of 200 tokens (RerankBench.cs).
 // rerankstack --api URL --model NAME --model-dir DIR [--device Cpu|Cuda ...]: /v1/rerank through the stack against the
 //                              same model in this process, side by side (RerankStackBench.cs; bench/rerank-stack.sh).
-// cpuform <model-dir> <onnx-file> <accuracy-level> <threads> <reference.json> <single-calls> <batch-passes> <out.json>:
-//                              one file at one MatMulNBits accuracy level: fidelity, one 16-token text, 32 x 128 (CpuFormBench.cs).
+// cpuform <model-dir> <onnx-file> <accuracy-level> <threads> <reference.json> <single-calls> <batch-passes> <out.json> [<int8-form> [<weight-range>]]:
+//                              one file in one form (Int8Form MatMulNBits (default) or DynamicInt8; DynamicInt8WeightRange Auto,
+//                              Full or Reduced) at one MatMulNBits accuracy level: fidelity, one 16-token text, 32 x 128 (CpuFormBench.cs).
 switch (args.FirstOrDefault())
 {
     case "rerank":
@@ -40,7 +41,9 @@ switch (args.FirstOrDefault())
         break;
 
     case "cpuform":
-        await CpuFormBench.RunAsync(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5], int.Parse(args[6]), int.Parse(args[7]), args[8]);
+        await CpuFormBench.RunAsync(args[1], args[2], int.Parse(args[3]), int.Parse(args[4]), args[5], int.Parse(args[6]), int.Parse(args[7]), args[8],
+            args.Length > 9 ? Enum.Parse<Int8Form>(args[9], ignoreCase: true) : Int8Form.MatMulNBits,
+            args.Length > 10 ? Enum.Parse<DynamicInt8WeightRange>(args[10], ignoreCase: true) : DynamicInt8WeightRange.Auto);
         break;
 
     case "peer":

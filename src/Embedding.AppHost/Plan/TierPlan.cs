@@ -117,6 +117,7 @@ public sealed record TierPlan(TierSettings Tier, ModelIdentity Listing, ScalingP
         var options = TierWorker(tier);
         options.Backend = BackendKind.Onnx;
         if (!string.IsNullOrWhiteSpace(model.OnnxFile)) options.Onnx.OnnxFile = model.OnnxFile;
+        if (tier.Int8Form is { } int8Form) options.Onnx.Int8Form = int8Form;
         var volumes = new List<ModelVolume>();
         if (model.FromHub)
         {

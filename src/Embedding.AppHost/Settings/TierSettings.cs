@@ -58,6 +58,12 @@ public sealed class TierSettings : ModelIdentity
     /// </summary>
     public int? ContextLength { get; set; }
 
+    /// <summary>
+    /// CPU workers of a weight-only 8-bit export (the public model_quantized.onnx): the form they run it in
+    /// (Worker:Onnx:Int8Form: DynamicInt8, or MatMulNBits); unset: the worker's default. See docs/models.md.
+    /// </summary>
+    public Embedding.Worker.Int8Form? Int8Form { get; set; }
+
     /// <summary>Batching, tuned per tier (bench/results/batching-*.md); unset: the worker's defaults.</summary>
     public int? MaxBatchTokens { get; set; }
     public int? MaxWaitMilliseconds { get; set; }

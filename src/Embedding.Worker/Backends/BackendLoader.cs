@@ -96,8 +96,11 @@ public sealed class BackendLoader(IOptions<WorkerOptions> options, ModelFiles fi
     {
         var directory = await files.ResolveAsync(o.Onnx, o.Hub, ct);
         var onnx = new OnnxQwen3Backend(directory, o.Onnx);
-        logger.LogInformation("ONNX backend ready: {Directory}/{File}, {Dimensions} dims, context {Context} tokens",
-            directory, onnx.ModelFile, onnx.Dimensions, onnx.MaxInputTokens);
+        logger.LogInformation("ONNX backend ready: {Directory}/{File}, {Dimensions} dims, context {Context} tokens, numerics {Numerics}",
+            directory, onnx.ModelFile, onnx.Dimensions, onnx.MaxInputTokens, onnx.Numerics);
+        if (onnx.NodesLeftAsIs.Count > 0)
+            logger.LogWarning("{Count} MatMulNBits nodes stay as they are (Worker:Onnx:Int8Form DynamicInt8 cannot take them), e.g. {First}",
+                onnx.NodesLeftAsIs.Count, onnx.NodesLeftAsIs[0]);
         if (Directory.EnumerateFiles(directory, "reference*.json").Any())
             logger.LogWarning("Serving the TEST model in {Directory}: random weights, vectors without meaning. " +
                               "Configure a real Qwen3-Embedding ONNX export for real embeddings (see README).", directory);

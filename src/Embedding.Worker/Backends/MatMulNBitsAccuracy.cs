@@ -1,4 +1,5 @@
 using System.Buffers;
+using static Embedding.Worker.Backends.OnnxWire;
 
 namespace Embedding.Worker.Backends;
 
@@ -15,8 +16,6 @@ namespace Embedding.Worker.Backends;
 /// </summary>
 public static class MatMulNBitsAccuracy
 {
-    private const int WireVarint = 0, WireFixed64 = 1, WireLength = 2, WireFixed32 = 5;
-
     /// <summary>The accuracy levels of the file's MatMulNBits nodes (attribute absent = 0), without rewriting.</summary>
     public static IReadOnlyList<long> Levels(ReadOnlySpan<byte> model)
     {
@@ -54,7 +53,7 @@ public static class MatMulNBitsAccuracy
         return changed == 0 ? null : output.WrittenSpan.ToArray();
     }
 
-    private static bool IsMatMulNBits(ReadOnlySpan<byte> node)
+    internal static bool IsMatMulNBits(ReadOnlySpan<byte> node)
     {
         bool op = false, microsoft = false;
         foreach (var (field, _, value) in Fields(node))
@@ -74,7 +73,7 @@ public static class MatMulNBitsAccuracy
         return 0;
     }
 
-    private static bool IsNamed(ReadOnlySpan<byte> attribute, ReadOnlySpan<byte> name)
+    internal static bool IsNamed(ReadOnlySpan<byte> attribute, ReadOnlySpan<byte> name)
     {
         foreach (var (field, _, value) in Fields(attribute))
             if (field == 1) return value.SequenceEqual(name);
@@ -93,92 +92,4 @@ public static class MatMulNBitsAccuracy
         WriteLengthField(output, 5, attribute.WrittenSpan);
         return output.WrittenSpan.ToArray();
     }
-
-    private static FieldEnumerable Fields(ReadOnlySpan<byte> message) => new(message);
-
-    /// <summary>Walks a message's top-level fields over a span without copying: number, the field's bytes (tag
-    /// included), and for length-delimited fields their payload.</summary>
-    private readonly ref struct FieldEnumerable(ReadOnlySpan<byte> message)
-    {
-        private readonly ReadOnlySpan<byte> _message = message;
-        public FieldEnumerator GetEnumerator() => new(_message);
-    }
-
-    private ref struct FieldEnumerator(ReadOnlySpan<byte> message)
-    {
-        private readonly ReadOnlySpan<byte> _message = message;
-        private int _at;
-        public Field Current { get; private set; }
-
-        public bool MoveNext()
-        {
-            if (_at >= _message.Length) return false;
-            var start = _at;
-            var tag = ReadVarint(_message, ref _at);
-            ReadOnlySpan<byte> payload = default;
-            switch ((int)(tag & 7))
-            {
-                case WireVarint: ReadVarint(_message, ref _at); break;
-                case WireFixed64: _at += 8; break;
-                case WireFixed32: _at += 4; break;
-                case WireLength:
-                    var length = (long)ReadVarint(_message, ref _at);
-                    if (length < 0 || _at + length > _message.Length) throw Malformed();
-                    payload = _message.Slice(_at, (int)length);
-                    _at += (int)length;
-                    break;
-                default: throw Malformed();
-            }
-            if (_at > _message.Length) throw Malformed();
-            Current = new Field((int)(tag >> 3), _message[start.._at], payload);
-            return true;
-        }
-    }
-
-    private readonly ref struct Field(int number, ReadOnlySpan<byte> raw, ReadOnlySpan<byte> payload)
-    {
-        private readonly ReadOnlySpan<byte> _raw = raw, _payload = payload;
-
-        public void Deconstruct(out int number_, out ReadOnlySpan<byte> raw_, out ReadOnlySpan<byte> payload_)
-        {
-            number_ = number;
-            raw_ = _raw;
-            payload_ = _payload;
-        }
-    }
-
-    private static ulong ReadVarint(ReadOnlySpan<byte> span, ref int at)
-    {
-        ulong value = 0;
-        for (var shift = 0; shift < 64; shift += 7)
-        {
-            if (at >= span.Length) throw Malformed();
-            var b = span[at++];
-            value |= (ulong)(b & 0x7f) << shift;
-            if (b < 0x80) return value;
-        }
-        throw Malformed();
-    }
-
-    private static void WriteVarint(IBufferWriter<byte> output, ulong value)
-    {
-        Span<byte> buffer = stackalloc byte[10];
-        var n = 0;
-        do
-        {
-            var b = (byte)(value & 0x7f);
-            value >>= 7;
-            buffer[n++] = value == 0 ? b : (byte)(b | 0x80);
-        } while (value != 0);
-        output.Write(buffer[..n]);
-    }
-
-    private static void WriteLengthField(IBufferWriter<byte> output, int field, ReadOnlySpan<byte> payload)
-    {
-        WriteVarint(output, (ulong)(field << 3 | WireLength));
-        WriteVarint(output, (ulong)payload.Length);
-        output.Write(payload);
-    }
-
-    private static InvalidDataException Malformed() => new("The ONNX file is not a well-formed protobuf ModelProto.");
 }

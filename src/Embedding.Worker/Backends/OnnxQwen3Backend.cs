@@ -42,6 +42,16 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
     /// </summary>
     public int MatMulNBitsNodesRewritten { get; }
 
+    /// <summary>
+    /// MatMulNBits nodes rewritten at load into the dynamic int8 form (Worker:Onnx:Int8Form DynamicInt8), and their
+    /// weights' bits (8, or 7 where the CPU's u8s8 kernel would saturate); 0 when none.
+    /// </summary>
+    public int DynamicInt8NodesRewritten { get; }
+    public int DynamicInt8WeightBits { get; }
+
+    /// <summary>8-bit MatMulNBits nodes the dynamic int8 rewrite left as they are, each with why.</summary>
+    public IReadOnlyList<string> NodesLeftAsIs { get; } = [];
+
     /// <summary>Where the model runs.</summary>
     public OnnxDevice Device { get; }
 
@@ -69,20 +79,17 @@ public sealed class OnnxQwen3Backend : IEmbeddingBackend, IDisposable
         try
         {
             using var sessionOptions = OnnxExecutionProvider.CreateSessionOptions(options);
-            var changed = 0;
-            var rewritten = Device == OnnxDevice.Cpu && options.MatMulNBitsAccuracyLevel >= 0
-                ? MatMulNBitsAccuracy.Rewrite(File.ReadAllBytes(path), options.MatMulNBitsAccuracyLevel, out changed)
-                : null;
-            if (rewritten is null)
+            var rewrite = CpuModelRewrite.For(path, options, Numerics);
+            if (rewrite.Model is null)
                 _session = new InferenceSession(path, sessionOptions);
             else
             {
                 // Loaded from memory: ONNX Runtime finds the external weights (model.onnx_data) through this folder.
                 sessionOptions.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", Path.GetDirectoryName(Path.GetFullPath(path))!);
-                _session = new InferenceSession(rewritten, sessionOptions);
-                MatMulNBitsNodesRewritten = changed;
-                Numerics = BackendNumerics.WithMatMulNBitsAccuracy(Numerics, options.MatMulNBitsAccuracyLevel);
+                _session = new InferenceSession(rewrite.Model, sessionOptions);
             }
+            (Numerics, MatMulNBitsNodesRewritten, DynamicInt8NodesRewritten, DynamicInt8WeightBits, NodesLeftAsIs) =
+                (rewrite.Numerics, rewrite.MatMulNBitsNodes, rewrite.DynamicInt8Nodes, rewrite.DynamicInt8WeightBits, rewrite.LeftAsIs);
         }
         finally
         {
