@@ -122,10 +122,11 @@ public sealed class OnnxBackendOptions
     /// <summary>
     /// How the CPU runs a weight-only 8-bit file (MatMulNBits bits 8, the public model_quantized.onnx): DynamicInt8 =
     /// rewritten at load into ONNX Runtime's dynamic int8 form (activations quantized per call and per tensor, int8
-    /// weights per output column); MatMulNBits = the file's nodes at <see cref="MatMulNBitsAccuracyLevel"/>. Nodes the
-    /// rewrite cannot take (other bit widths) keep MatMulNBits. No effect on CUDA. See docs/models.md.
+    /// weights per output column); MatMulNBits = the file's nodes at <see cref="MatMulNBitsAccuracyLevel"/>; Auto =
+    /// DynamicInt8 where the CPU's u8s8 kernel takes 8-bit weights (VNNI), else MatMulNBits. Nodes the rewrite cannot
+    /// take (other bit widths) keep MatMulNBits. No effect on CUDA. See docs/models.md.
     /// </summary>
-    public Int8Form Int8Form { get; set; } = Int8Form.DynamicInt8;
+    public Int8Form Int8Form { get; set; } = Int8Form.Auto;
 
     /// <summary>
     /// The int8 weights' range in the DynamicInt8 form: Auto = 8-bit where ONNX Runtime's u8s8 kernel sums in int32

@@ -6,7 +6,7 @@ using Embedding.Worker.Backends;
 namespace Embedding.Tests;
 
 /// <summary>
-/// Worker:Onnx:Int8Form DynamicInt8 on the tiny INT8 model (weight-only 8-bit MatMulNBits, the public
+/// Worker:Onnx:Int8Form DynamicInt8 (and Auto, the default) on the tiny INT8 model (weight-only 8-bit MatMulNBits, the public
 /// model_quantized.onnx's form): every node becomes DynamicQuantizeMatMul at load, the weights stay in the configured
 /// range, the vectors stay close to the FP32 transformers reference, and each form has its own identity.
 /// The cosine floor, 0.99: measured minima are 0.9976 (8-bit weights) and 0.9960 (7-bit) on an Intel Xeon with VNNI.
@@ -72,10 +72,26 @@ public sealed class DynamicInt8Tests
     }
 
     [Fact]
+    public void Auto_takes_the_dynamic_form_only_where_8_bit_weights_are_safe()
+    {
+        Assert.Equal(Int8Form.DynamicInt8, CpuModelRewrite.FormFor(Int8Form.Auto, sumsInInt32: true));
+        Assert.Equal(Int8Form.MatMulNBits, CpuModelRewrite.FormFor(Int8Form.Auto, sumsInInt32: false));
+        Assert.Equal(Int8Form.DynamicInt8, CpuModelRewrite.FormFor(Int8Form.DynamicInt8, sumsInInt32: false));  // forced
+        Assert.Equal(Int8Form.MatMulNBits, CpuModelRewrite.FormFor(Int8Form.MatMulNBits, sumsInInt32: true));
+
+        // The default, on this CPU, is what the rule says.
+        using var backend = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions());
+        var dynamic = Int8Kernels.SumsInInt32;
+        Assert.Equal(dynamic ? 14 : 0, backend.DynamicInt8NodesRewritten);
+        Assert.Equal(dynamic ? 0 : 14, backend.MatMulNBitsNodesRewritten);
+        Assert.EndsWith(dynamic ? "+dynamic-u8s8" : "+matmulnbits-accuracy-4", backend.Numerics);
+    }
+
+    [Fact]
     public void Each_form_and_weight_range_has_its_own_identity()
     {
-        using var full = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { DynamicInt8WeightRange = DynamicInt8WeightRange.Full });
-        using var reduced = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { DynamicInt8WeightRange = DynamicInt8WeightRange.Reduced });
+        using var full = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { Int8Form = Int8Form.DynamicInt8, DynamicInt8WeightRange = DynamicInt8WeightRange.Full });
+        using var reduced = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { Int8Form = Int8Form.DynamicInt8, DynamicInt8WeightRange = DynamicInt8WeightRange.Reduced });
         using var nbits = new OnnxQwen3Backend(TestEnvironment.TinyModelInt8, new OnnxBackendOptions { Int8Form = Int8Form.MatMulNBits });
         using var fp32 = new OnnxQwen3Backend(TestEnvironment.TinyModel, new OnnxBackendOptions { Int8Form = Int8Form.DynamicInt8 });
 

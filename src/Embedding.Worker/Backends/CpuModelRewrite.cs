@@ -10,10 +10,17 @@ namespace Embedding.Worker.Backends;
 public sealed record CpuModelRewrite(byte[]? Model, string Numerics, int DynamicInt8Nodes, int DynamicInt8WeightBits, int MatMulNBitsNodes,
                                      IReadOnlyList<string> LeftAsIs)
 {
+    /// <summary>The form <paramref name="configured"/> means on a CPU whose u8s8 kernel does or does not sum in int32.</summary>
+    public static Int8Form FormFor(Int8Form configured, bool sumsInInt32) => configured switch
+    {
+        Int8Form.Auto => sumsInInt32 ? Int8Form.DynamicInt8 : Int8Form.MatMulNBits,
+        var form => form,
+    };
+
     public static CpuModelRewrite For(string path, OnnxBackendOptions options, string numerics)
     {
         if (options.Device != OnnxDevice.Cpu) return new(null, numerics, 0, 0, 0, []);
-        var wantsDynamic = options.Int8Form == Int8Form.DynamicInt8;
+        var wantsDynamic = FormFor(options.Int8Form, Int8Kernels.SumsInInt32) == Int8Form.DynamicInt8;
         if (!wantsDynamic && options.MatMulNBitsAccuracyLevel < 0) return new(null, numerics, 0, 0, 0, []);
 
         var model = File.ReadAllBytes(path);
