@@ -11,7 +11,7 @@ BACKEND="${BACKEND:-onnx}"
 if [ "$BACKEND" = simulated ]; then WORKER_BACKEND=(Worker__StandIn=SimulatedGpu Worker__MaxConcurrentBatches=2); DIMS=2560; DIRECT_ARG=simulated
 elif [ "$BACKEND" = fake ]; then WORKER_BACKEND=(Worker__StandIn=Fake Worker__Fake__Dimensions=128 Worker__Fake__DelayMilliseconds=2); DIMS=128; DIRECT_ARG=fake
 # BACKEND=onnx-0.6b: the 0.6B-shaped random-weight model of tools/bench-model (built into ~/.cache on first use), weight-only
-# 8-bit as the default tier's file, run as the worker runs it (MatMulNBits at accuracy level 4); MODEL_DIR picks another form.
+# 8-bit as the default tier's file, run as the worker runs it (its default Int8Form); MODEL_DIR picks another form.
 elif [ "$BACKEND" = onnx-0.6b ]; then
   M="${MODEL_DIR:-$HOME/.cache/embedding-bench/qwen3-0.6b-random/int8}"
   [ -f "$M/model.onnx" ] || /usr/bin/python3 tools/bench-model/make_qwen3_0_6b.py

@@ -35,7 +35,8 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/"$REDIS_PORT") 2>/dev/null; then
   echo $! > "$STATE/redis.pid"
 fi
 
-# RabbitMQ: run the server script directly (as whoever we are), with its own node name, data and logs.
+# RabbitMQ: run the server script directly (as whoever we are), with its own node name, data and logs, and without
+# Erlang's idle scheduler spinning, which takes the cores of the processes under test on a small machine.
 if ! (exec 3<>/dev/tcp/127.0.0.1/"$AMQP_PORT") 2>/dev/null; then
   mkdir -p "$STATE/rabbitmq/mnesia" "$STATE/rabbitmq/log"
   if [ ! -f "$STATE/epmd.pid" ] && ! pgrep -x epmd >/dev/null; then
@@ -55,6 +56,7 @@ CONF
       RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/rabbitmq/enabled_plugins" \
       RABBITMQ_CONFIG_FILE="$STATE/rabbitmq/rabbitmq" \
       HOME="$STATE/rabbitmq" \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS-+sbwt none +sbwtdcpu none +sbwtdio none}" \
       /usr/lib/rabbitmq/bin/rabbitmq-server >"$STATE/rabbitmq/stdout.log" 2>&1 &
   echo $! > "$STATE/rabbitmq.pid"
 fi

@@ -53,6 +53,9 @@ public static class InfrastructureExtensions
             .WithEnvironment("RABBITMQ_ENABLED_PLUGINS_FILE", Path.Combine(data, "enabled_plugins"))
             .WithEnvironment("RABBITMQ_CONFIG_FILE", Path.Combine(data, "rabbitmq"))
             .WithEnvironment("HOME", data)
+            // Erlang's schedulers spin while idle by default: on a small machine shared with the workers that spin takes
+            // the cores ONNX Runtime needs (bench/results/load-2026-12-07-onnx-0.6b.md).
+            .WithEnvironment("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "+sbwt none +sbwtdcpu none +sbwtdio none")
             .WithHttpEndpoint(port: port + 1, targetPort: port + 1, name: "management", isProxied: false)
             .WithTcpHealthCheck(builder, port)
             .AsConnectionString();
