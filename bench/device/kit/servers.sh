@@ -67,6 +67,7 @@ CONF
       RABBITMQ_CONF_ENV_FILE="$R/rabbitmq-env.conf" RABBITMQ_MNESIA_BASE="$R/mnesia" RABBITMQ_LOG_BASE="$R/log" \
       RABBITMQ_ENABLED_PLUGINS_FILE="$R/enabled_plugins" RABBITMQ_CONFIG_FILE="$R/rabbitmq" \
       RABBITMQ_ADVANCED_CONFIG_FILE="$R/advanced.config" HOME="$R" \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS-+sbwt none +sbwtdcpu none +sbwtdio none}" \
       "$KIT/root/usr/lib/rabbitmq/bin/rabbitmq-server" >"$R/stdout.log" 2>&1 &
   echo $! > "$STATE/rabbitmq.pid"
 fi
