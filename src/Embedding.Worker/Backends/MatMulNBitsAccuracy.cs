@@ -34,6 +34,8 @@ public static class MatMulNBitsAccuracy
     public static byte[]? Rewrite(ReadOnlySpan<byte> model, long level, out int changed)
     {
         changed = 0;
+        // Walking the nodes copies nothing; the rewrite copies the whole file (weights included), so only when it must.
+        if (!Levels(model).Any(l => l != level)) return null;
         var output = new ArrayBufferWriter<byte>(model.Length + 4096);
         foreach (var (field, raw, graph) in Fields(model))
         {
@@ -53,7 +55,7 @@ public static class MatMulNBitsAccuracy
         return changed == 0 ? null : output.WrittenSpan.ToArray();
     }
 
-    internal static bool IsMatMulNBits(ReadOnlySpan<byte> node)
+    private static bool IsMatMulNBits(ReadOnlySpan<byte> node)
     {
         bool op = false, microsoft = false;
         foreach (var (field, _, value) in Fields(node))
@@ -73,7 +75,7 @@ public static class MatMulNBitsAccuracy
         return 0;
     }
 
-    internal static bool IsNamed(ReadOnlySpan<byte> attribute, ReadOnlySpan<byte> name)
+    private static bool IsNamed(ReadOnlySpan<byte> attribute, ReadOnlySpan<byte> name)
     {
         foreach (var (field, _, value) in Fields(attribute))
             if (field == 1) return value.SequenceEqual(name);
