@@ -45,7 +45,7 @@ public sealed class AppHostTests
         var models = await http.GetFromJsonAsync<JsonElement>("/v1/models", timeout.Token);
         Assert.Equal("qwen3-embedding-tiny-test", models.GetProperty("data")[0].GetProperty("id").GetString());
 
-        while (replicas.Running > 0) await Task.Delay(200, timeout.Token);  // the cooldown passes, the worker is stopped
+        await TestEnvironment.WaitUntilAsync(() => replicas.Running == 0, TimeSpan.FromMinutes(2));  // the cooldown passes, the worker is stopped
     }
 
     /// <summary>
@@ -85,7 +85,7 @@ public sealed class AppHostTests
         Assert.Equal(cases.Select((c, i) => (c.Score, i)).OrderByDescending(x => x.Score).Select(x => x.i), results.Select(r => r.Index));
         Assert.True(replicas.PeakRunning >= 1);
 
-        while (replicas.Running > 0) await Task.Delay(200, timeout.Token);  // the cooldown passes, the worker is stopped
+        await TestEnvironment.WaitUntilAsync(() => replicas.Running == 0, TimeSpan.FromMinutes(2));  // the cooldown passes, the worker is stopped
     }
 
     /// <summary>

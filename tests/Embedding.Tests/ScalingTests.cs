@@ -133,15 +133,9 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var stack = new EmbeddingStack(backend: "Fake", workers: 0, redis: null, requestTimeoutSeconds: 90,
             worker: new() { ["Worker:Fake:DelayMilliseconds"] = "300", ["Worker:MaxBatchSize"] = "4", ["Worker:PrefetchCount"] = "4" });
         var policy = new ScalingPolicy { TargetQueueLength = 8, MaxReplicas = 3, PollingIntervalSeconds = 1, CooldownSeconds = 3, StartupSeconds = 3 };
-        var replicas = new StackReplicas(stack);
-        var management = new Uri(TestEnvironment.RabbitMqManagement);
-        await using var probe = new QueueDepthProbe(management, TestEnvironment.RabbitMq);
-        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetLoadAsync, replicas,
-            new TestOutputLogger(output, "autoscaler"));
-        using var stop = new CancellationTokenSource();
-        var scaling = autoscaler.RunAsync(stop.Token);
-        try
+        await using (var run = new AutoscalerRun(stack, policy, output))
         {
+            var (replicas, probe) = (run.Replicas, run.Probe);
             Assert.Equal(0, stack.WorkerCount);
             var texts = Enumerable.Range(0, 40).Select(i => $"scaled from zero {i}").ToArray();
             var responses = await Task.WhenAll(texts.Select(t => stack.Client.PostAsJsonAsync("/v1/embeddings", new { model = stack.Model, input = t })))
@@ -160,11 +154,6 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(0, stack.WorkerCount);
             Assert.Equal(0, await probe.GetDepthAsync(EmbeddingQueues.ForModel(stack.Model) + "_error", default));
         }
-        finally
-        {
-            await stop.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => scaling);
-        }
     }
 
     /// <summary>
@@ -179,14 +168,9 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
             worker: new() { ["Worker:Kind"] = "Reranker", ["Worker:Onnx:ModelPath"] = Path.Combine(TestEnvironment.RepoRoot, "models", "qwen3-reranker-tiny") },
             api: new() { ["Api:Models:0:Kind"] = "Reranker", ["Api:Models:0:Dimensions"] = "1", ["Api:Models:0:Matryoshka"] = "false" });
         var policy = new ScalingPolicy { TargetQueueLength = 8, MaxReplicas = 2, PollingIntervalSeconds = 1, CooldownSeconds = 3, StartupSeconds = 3 };
-        var replicas = new StackReplicas(stack);
-        await using var probe = new QueueDepthProbe(new Uri(TestEnvironment.RabbitMqManagement), TestEnvironment.RabbitMq);
-        var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, probe.GetLoadAsync, replicas,
-            new TestOutputLogger(output, "autoscaler"));
-        using var stop = new CancellationTokenSource();
-        var scaling = autoscaler.RunAsync(stop.Token);
-        try
+        await using (var run = new AutoscalerRun(stack, policy, output))
         {
+            var (replicas, probe) = (run.Replicas, run.Probe);
             Assert.Equal(0, stack.WorkerCount);
             // Each of the official scoring's queries (default instruction, nothing cut) with its documents, all at once.
             var queries = RerankerTests.Cases.Where(c => c.Instruction is null && c.MaxLength == 8192).GroupBy(c => c.Query).Select(g => g.ToList()).ToList();
@@ -208,10 +192,35 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Equal(0, stack.WorkerCount);
             Assert.Equal(0, await probe.GetDepthAsync(EmbeddingQueues.ForModel(stack.Model) + "_error", default));
         }
-        finally
+    }
+
+    /// <summary>
+    /// The autoscaler over a stack's in-process workers, reading the tier's real queue, until disposed: disposing stops
+    /// it and checks it stopped because it was told to, not by a fault of its own.
+    /// </summary>
+    private sealed class AutoscalerRun : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _scaling;
+
+        public AutoscalerRun(EmbeddingStack stack, ScalingPolicy policy, Xunit.Abstractions.ITestOutputHelper output)
         {
-            await stop.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => scaling);
+            Replicas = new StackReplicas(stack);
+            Probe = new QueueDepthProbe(new Uri(TestEnvironment.RabbitMqManagement), TestEnvironment.RabbitMq);
+            var autoscaler = new QueueAutoscaler(EmbeddingQueues.ForModel(stack.Model), policy, Probe.GetLoadAsync, Replicas,
+                new TestOutputLogger(output, "autoscaler"));
+            _scaling = autoscaler.RunAsync(_stop.Token);
+        }
+
+        public StackReplicas Replicas { get; }
+        public QueueDepthProbe Probe { get; }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _scaling);
+            await Probe.DisposeAsync();
+            _stop.Dispose();
         }
     }
 
