@@ -3,7 +3,7 @@
 # machine without .NET (the device host) or here. Forms: fp32; the 8-bit MatMulNBits file at accuracy level 4; the same
 # file rewritten at load into the dynamic int8 form (Worker:Onnx:Int8Form DynamicInt8) with 8-bit (Full) and 7-bit
 # (Reduced) weights. Each at THREADS (default "16 2"), for each run in RUNS (default "1 2"; one call can take RUNS=1, the
-# next RUNS=2 into the same OUT), forms interleaved so all see the same machine.
+# next RUNS=2 into the same OUT), forms interleaved so all see the same machine; FORMS names a subset (default all four).
 #   build [MODEL]          python3 + torch + onnx: tools/bench-model/make_qwen3_0_6b.py (~/.cache/embedding-bench/...)
 #   run PUB OUT [MODEL]    PUB: a self-contained publish of tools/Embedding.Bench (with tokenizer.json beside it);
 #                          writes OUT/run<run>-t<threads>-<form>.json, OUT/cpu.txt, OUT/summary.md (ratios to fp32)
@@ -20,7 +20,7 @@ case "${1:-}" in
     calls=${CALLS:-20}; passes=${PASSES:-2}
     for run in ${RUNS:-1 2}; do
       for threads in ${THREADS:-16 2}; do
-        for form in fp32 nbits-acc4 dynamic-full dynamic-reduced; do
+        for form in ${FORMS:-fp32 nbits-acc4 dynamic-full dynamic-reduced}; do
           case $form in
             fp32)            dir=fp32; args=(4 MatMulNBits) ;;
             nbits-acc4)      dir=int8; args=(4 MatMulNBits) ;;

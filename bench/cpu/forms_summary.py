@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The table of bench/cpu/forms_device.sh's results: per run and thread count, each form's min cosine to torch fp32,
-one 16-token text p50 and 32 x 128 tokens/s, with ratios to fp32 of the same run and thread count.
+one 16-token text p50 and 32 x 128 tokens/s, with ratios to fp32 of the same run and thread count; then, per thread
+count and form, the median of those ratios over the runs (with the lowest and highest), which is what to quote where
+the machine's noise moves single runs.
   python3 bench/cpu/forms_summary.py OUT_DIR"""
 import glob, json, os, re, sys
 
@@ -23,3 +25,20 @@ for run, threads in sorted({(r, t) for r, t, _ in rows}, key=lambda k: (k[0], -k
             single += f' ({base["single_16_tokens_ms_p50"] / r["single_16_tokens_ms_p50"]:.2f}x)'
             batch += f' ({r["batch_32x128_tokens_per_s"] / base["batch_32x128_tokens_per_s"]:.2f}x)'
         print(f'| {run} | {threads} | {form} | {suffix} | {r["min_cosine"]:.5f} | {single} | {batch} |')
+
+ratios = {}
+for (run, threads, form), r in rows.items():
+    base = rows.get((run, threads, "fp32"))
+    if base and form != "fp32":
+        ratios.setdefault((threads, form), []).append((base["single_16_tokens_ms_p50"] / r["single_16_tokens_ms_p50"],
+                                                        r["batch_32x128_tokens_per_s"] / base["batch_32x128_tokens_per_s"]))
+if any(len(v) > 1 for v in ratios.values()):
+    def spread(xs):
+        xs = sorted(xs)
+        mid = xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+        return f"{mid:.2f}x ({xs[0]:.2f}-{xs[-1]:.2f})"
+    print()
+    print("| threads | form | runs | 16-token speed vs fp32, median (min-max) | 32x128 tokens/s vs fp32, median (min-max) |")
+    print("|---|---|---|---|---|")
+    for (threads, form), v in sorted(ratios.items(), key=lambda k: (-k[0][0], forms.index(k[0][1]))):
+        print(f"| {threads} | {form} | {len(v)} | {spread([a for a, _ in v])} | {spread([b for _, b in v])} |")
