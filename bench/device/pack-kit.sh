@@ -2,7 +2,7 @@
 # Builds the stack kit: everything the whole service needs on the GPU device host, which has no .NET, RabbitMQ, Redis,
 # PostgreSQL, wrk or internet (Python, CUDA 13 and cuDNN 9 are there). Then packs it into device-carry parts.
 #   bash bench/device/pack-kit.sh            # build .kit/stack-kit, pack .carry/stack-kit-NN (needs a Debian bookworm host)
-#   NO_PACK=1 ... builds only; NO_BUILD=1 ... packs the kit already built; PART_MB (40): part size
+#   NO_PACK=1 ... builds only; NO_BUILD=1 ... packs the kit already built; PART_MB (36): part size
 # Kit contents (unpacked on the device at /root/carry/stack-kit):
 #   dotnet/        the .NET runtime (host, Microsoft.NETCore.App, Microsoft.AspNetCore.App; no SDK)
 #   apps/api, apps/worker, apps/load, apps/bench   framework-dependent Release publishes; worker and bench on
@@ -69,7 +69,7 @@ for p in "${PKGS[@]}"; do dpkg -x "$(ls "$DEBS/${p}"_*.deb | tail -1)" "$KIT/roo
 rm -rf "$KIT/root/usr/share/doc" "$KIT/root/usr/share/man" "$KIT/root/usr/share/locale" "$KIT/root/usr/share/lintian" \
        "$KIT/root/usr/lib/postgresql/15/lib/bitcode" "$KIT/root/usr/lib/postgresql/15/lib/llvmjit"* \
        "$KIT/root/usr/bin/redis-benchmark" "$KIT/root/usr/bin/redis-check-aof" "$KIT/root/etc" "$KIT/root/var" "$KIT/root/lib"
-# Trimmed so that the kit without the CUDA provider packs into 3 parts (with erlang-snmp, -ftp and -tftp, which no
+# Trimmed so that the kit without the CUDA provider packs into 4 parts of 36 MiB, about 119 MiB (with erlang-snmp, -ftp and -tftp, which no
 # RabbitMQ application lists, left out above): PostgreSQL's tools beyond psql/initdb/pg_ctl and its contrib modules,
 # .NET's debugger support.
 rm -rf "$KIT/root/usr/share/postgresql/15/man" "$KIT/root/usr/lib/ocf" "$KIT/root/usr/bin/rabbitmqadmin"
@@ -144,18 +144,19 @@ scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 git init -q "$scratch"
 grep -qxF '/.carry/' "$EXCLUDE" || echo '/.carry/' >> "$EXCLUDE"
 mkdir -p .carry
-# A device call carries the working tree too, 64 MiB in all: device-carry's 40 MiB parts fit a tree of up to 24 MiB
-# (23 MiB here); PART_MB=N packs smaller parts for a bigger tree.
-sed "s/split -b 40M/split -b ${PART_MB:-40}M/" "${DEVICE_CARRY:-$ROOT/../shared/tools/device-carry}" > "$scratch/device-carry"
+# A device call carries the working tree too, 64 MiB in all: 36 MiB parts leave 28 MiB for the tree (25 MiB here);
+# PART_MB=N packs smaller parts for a bigger tree.
+PART_MB=${PART_MB:-36}
+sed "s/split -b 40M/split -b ${PART_MB}M/" "${DEVICE_CARRY:-$ROOT/../shared/tools/device-carry}" > "$scratch/device-carry"
 tree_mib=$(( $(git ls-files -co --exclude-standard -z | xargs -0 stat -c %s | awk '{ s += $1 } END { print s }') / 1048576 ))
-[ $(( tree_mib + ${PART_MB:-40} )) -lt 64 ] || log "WARNING: working tree $tree_mib MiB + ${PART_MB:-40} MiB parts: over 64 MiB a call (set PART_MB)"
+[ $(( tree_mib + ${PART_MB} )) -lt 64 ] || log "WARNING: working tree $tree_mib MiB + ${PART_MB} MiB parts: over 64 MiB a call (set PART_MB)"
 pack() {  # DIR NAME
   (cd "$scratch" && bash "$scratch/device-carry" pack "$1" "$2") | grep -v '^ *carry \[' >&2
   rm -rf .carry/"$2"-[0-9][0-9]; mv "$scratch"/.carry/"$2"-[0-9][0-9] .carry/
 }
 pack "$KIT" stack-kit
 # The provider is the NuGet package's file: unchanged since the last pack, its parts stay.
-sum="$(sha256sum "$CUDA/libonnxruntime_providers_cuda.so" | cut -d' ' -f1) ${PART_MB:-40}"
+sum="$(sha256sum "$CUDA/libonnxruntime_providers_cuda.so" | cut -d' ' -f1) ${PART_MB}"
 if [ "$(cat .carry/stack-cuda.sha256 2>/dev/null)" != "$sum" ] || ! ls -d .carry/stack-cuda-[0-9][0-9] >/dev/null 2>&1; then
   pack "$CUDA" stack-cuda; echo "$sum" > .carry/stack-cuda.sha256
 fi
