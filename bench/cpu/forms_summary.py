@@ -11,6 +11,7 @@ for path in glob.glob(os.path.join(sys.argv[1], "run*-t*-*.json")):
     m = re.match(r"run(\d+)-t(\d+)-(.+)\.json$", os.path.basename(path))
     rows[(int(m[1]), int(m[2]), m[3])] = json.load(open(path))
 forms = ["fp32", "nbits-acc4", "dynamic-full", "dynamic-reduced"]
+ratios = {}  # (threads, form) -> [(one-text speed, batch throughput) against fp32, one per run]
 print("| run | threads | form | identity suffix | min cosine | 16-token p50 ms (x fp32) | 32x128 tokens/s (x fp32) |")
 print("|---|---|---|---|---|---|---|")
 for run, threads in sorted({(r, t) for r, t, _ in rows}, key=lambda k: (k[0], -k[1])):
@@ -22,16 +23,13 @@ for run, threads in sorted({(r, t) for r, t, _ in rows}, key=lambda k: (k[0], -k
         single = f'{r["single_16_tokens_ms_p50"]:.1f}'
         batch = f'{r["batch_32x128_tokens_per_s"]:.0f}'
         if base:
-            single += f' ({base["single_16_tokens_ms_p50"] / r["single_16_tokens_ms_p50"]:.2f}x)'
-            batch += f' ({r["batch_32x128_tokens_per_s"] / base["batch_32x128_tokens_per_s"]:.2f}x)'
+            speed = base["single_16_tokens_ms_p50"] / r["single_16_tokens_ms_p50"]
+            throughput = r["batch_32x128_tokens_per_s"] / base["batch_32x128_tokens_per_s"]
+            single += f" ({speed:.2f}x)"
+            batch += f" ({throughput:.2f}x)"
+            if form != "fp32": ratios.setdefault((threads, form), []).append((speed, throughput))
         print(f'| {run} | {threads} | {form} | {suffix} | {r["min_cosine"]:.5f} | {single} | {batch} |')
 
-ratios = {}
-for (run, threads, form), r in rows.items():
-    base = rows.get((run, threads, "fp32"))
-    if base and form != "fp32":
-        ratios.setdefault((threads, form), []).append((base["single_16_tokens_ms_p50"] / r["single_16_tokens_ms_p50"],
-                                                        r["batch_32x128_tokens_per_s"] / base["batch_32x128_tokens_per_s"]))
 if any(len(v) > 1 for v in ratios.values()):
     def spread(xs):
         xs = sorted(xs)

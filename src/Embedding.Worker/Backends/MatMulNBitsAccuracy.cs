@@ -70,8 +70,8 @@ public static class MatMulNBitsAccuracy
     {
         foreach (var (field, _, attribute) in Fields(node))
             if (field == 5 && IsNamed(attribute, "accuracy_level"u8))
-                foreach (var (aField, aRaw, _) in Fields(attribute))
-                    if (aField == 3) { var at = 0; ReadVarint(aRaw, ref at); return (long)ReadVarint(aRaw, ref at); }
+                foreach (var f in Fields(attribute))
+                    if (f.Number == 3) return (long)f.Value;
         return 0;
     }
 
@@ -89,8 +89,8 @@ public static class MatMulNBitsAccuracy
             if (!(field == 5 && IsNamed(value, "accuracy_level"u8))) output.Write(raw);
         var attribute = new ArrayBufferWriter<byte>(32);
         WriteLengthField(attribute, 1, "accuracy_level"u8);
-        WriteVarint(attribute, 3 << 3 | WireVarint); WriteVarint(attribute, (ulong)level);
-        WriteVarint(attribute, 20 << 3 | WireVarint); WriteVarint(attribute, 2);  // AttributeType.INT
+        WriteVarintField(attribute, 3, (ulong)level);
+        WriteVarintField(attribute, 20, 2);  // AttributeType.INT
         WriteLengthField(output, 5, attribute.WrittenSpan);
         return output.WrittenSpan.ToArray();
     }
