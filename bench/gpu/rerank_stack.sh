@@ -42,7 +42,7 @@ trap cleanup EXIT
 $PYTHON -c "import sys; sys.exit('rerankstack'.encode('utf-16-le') not in open(sys.argv[1], 'rb').read())" "$KIT_BENCH" ||
   { echo "$KIT_BENCH has no 'rerankstack' mode: build the kit's Embedding.Bench from a tree with RerankStackBench.cs" >&2; exit 2; }
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null; echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)";
-  dotnet --version; } > "$OUT/machine.txt" 2>&1
+  dotnet --list-runtimes | grep -m1 NETCore; } > "$OUT/machine.txt" 2>&1  # the kit has the runtime only: no SDK, no --version
 cat "$OUT/machine.txt" >&2
 
 if [ ! -f "$M/model.onnx" ]; then
