@@ -5,6 +5,7 @@ count and form, the median of those ratios over the runs (with the lowest and hi
 the machine's noise moves single runs.
   python3 bench/cpu/forms_summary.py OUT_DIR"""
 import glob, json, os, re, sys
+from statistics import median
 
 rows = {}
 for path in glob.glob(os.path.join(sys.argv[1], "run*-t*-*.json")):
@@ -32,9 +33,7 @@ for run, threads in sorted({(r, t) for r, t, _ in rows}, key=lambda k: (k[0], -k
 
 if any(len(v) > 1 for v in ratios.values()):
     def spread(xs):
-        xs = sorted(xs)
-        mid = xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-        return f"{mid:.2f}x ({xs[0]:.2f}-{xs[-1]:.2f})"
+        return f"{median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})"
     print()
     print("| threads | form | runs | 16-token speed vs fp32, median (min-max) | 32x128 tokens/s vs fp32, median (min-max) |")
     print("|---|---|---|---|---|")

@@ -217,10 +217,16 @@ public sealed class ScalingTests(Xunit.Abstractions.ITestOutputHelper output)
 
         public async ValueTask DisposeAsync()
         {
-            await _stop.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _scaling);
-            await Probe.DisposeAsync();
-            _stop.Dispose();
+            try
+            {
+                await _stop.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _scaling);
+            }
+            finally
+            {
+                await Probe.DisposeAsync();
+                _stop.Dispose();
+            }
         }
     }
 
