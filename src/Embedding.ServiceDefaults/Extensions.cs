@@ -47,13 +47,18 @@ public static class Extensions
             logging.IncludeScopes = true;
         });
 
-        builder.Services.AddOpenTelemetry()
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var telemetry = builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddMeter(TelemetrySources)
-                .AddPrometheusIfEnabled(builder.Configuration))
+                .AddPrometheusIfEnabled(builder.Configuration));
+        // Export only where a collector is configured (the AppHost sets this for the dashboard). Spans only then too:
+        // without an exporter every request would still build its spans (HTTP, cache, both queue legs, batch) for no one.
+        if (!otlp) return builder;
+        telemetry
             .WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(TelemetrySources)
@@ -62,13 +67,8 @@ public static class Extensions
                     !ctx.Request.Path.StartsWithSegments(HealthEndpointPath) &&
                     !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath) &&
                     !ctx.Request.Path.StartsWithSegments(MetricsEndpointPath))
-                .AddHttpClientInstrumentation());
-
-        // Export only where a collector is configured (the AppHost sets this for the dashboard).
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
-        }
+                .AddHttpClientInstrumentation())
+            .UseOtlpExporter();
         return builder;
     }
 

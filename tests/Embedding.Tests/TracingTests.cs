@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Embedding.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Embedding.Tests;
 
@@ -117,5 +119,23 @@ public sealed class WorkerLifecycleMetricsTests
     {
         foreach (var tag in tags) if (tag.Key == "embedding.model" && (string?)tag.Value == model) return true;
         return false;
+    }
+}
+
+/// <summary>Spans are built only where a collector receives them (ServiceDefaults): without one, a request pays for none.</summary>
+public sealed class TracingWithoutACollectorTests
+{
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("http://127.0.0.1:4318", true)]
+    public void Tracing_is_on_only_where_an_OTLP_endpoint_is_configured(string? endpoint, bool tracing)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new());
+        if (endpoint is not null) builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint;
+        builder.ConfigureOpenTelemetry();
+        using var host = builder.Build();
+
+        Assert.Equal(tracing, host.Services.GetService<OpenTelemetry.Trace.TracerProvider>() is not null);
+        Assert.NotNull(host.Services.GetService<OpenTelemetry.Metrics.MeterProvider>());  // metrics stay on either way
     }
 }
