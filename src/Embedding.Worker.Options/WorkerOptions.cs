@@ -138,6 +138,13 @@ public sealed class OnnxBackendOptions
     [Range(0, 256)] public int IntraOpThreads { get; set; }
 
     /// <summary>
+    /// Where set, ONNX Runtime's profiler runs and writes one JSON trace of every operator call per session, to
+    /// <c>&lt;prefix&gt;_&lt;date-time&gt;.json</c> when the session ends; summarise it with bench/cpu/profile_summary.py. For
+    /// diagnosis only: it adds about 10 µs to every operator.
+    /// </summary>
+    public string? ProfilePrefix { get; set; }
+
+    /// <summary>
     /// Where the model runs: Cpu, or Cuda (ONNX Runtime's CUDA provider; needs a worker built with
     /// <c>-p:OnnxRuntimeGpu=true</c>, CUDA 13 and cuDNN 9 on the library path).
     /// </summary>

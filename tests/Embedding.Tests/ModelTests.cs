@@ -43,6 +43,27 @@ public sealed class ModelTests
     }
 
     [Fact]
+    public async Task ProfilePrefix_writes_ONNX_Runtimes_operator_profile_there_when_the_session_ends()
+    {
+        var directory = Directory.CreateTempSubdirectory("onnx-profile-");
+        try
+        {
+            using (var backend = new OnnxQwen3Backend(TestEnvironment.TinyModel, new OnnxBackendOptions { ProfilePrefix = Path.Combine(directory.FullName, "tiny") }))
+                await backend.EmbedAsync([backend.Tokenize("profiled", truncate: false)], CancellationToken.None);
+
+            var profile = Assert.Single(directory.GetFiles("tiny_*.json"));
+            using var events = JsonDocument.Parse(File.ReadAllBytes(profile.FullName));
+            var names = events.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()).ToList();
+            Assert.Contains("model_run", names);
+            Assert.Contains(names, n => n!.EndsWith("_kernel_time", StringComparison.Ordinal));  // one per operator call
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Tokenizer_truncation_keeps_the_end_of_text_token()
     {
         var tokenizer = new Qwen3Tokenizer(TestEnvironment.TinyModel);

@@ -21,6 +21,7 @@ public static class CpuFormBench
         {
             OnnxFile = onnxFile, IntraOpThreads = threads, MatMulNBitsAccuracyLevel = accuracyLevel,
             Int8Form = form, DynamicInt8WeightRange = range,
+            ProfilePrefix = Environment.GetEnvironmentVariable("ONNX_PROFILE"),  // bench/cpu/profile_summary.py reads it
         });
         var loadSeconds = load.Elapsed.TotalSeconds;
 

@@ -19,6 +19,8 @@ using Embedding.Worker.Backends;
 //                              passages of 200 tokens (RerankBench.cs).
 // rerankstack --api URL --model NAME --model-dir DIR [--device Cpu|Cuda ...]: /v1/rerank through the stack against the
 //                              same model in this process, side by side (RerankStackBench.cs; bench/rerank-stack.sh).
+// opoverhead <onnx-file> <operators> <shape, e.g. 1x16x1024> <threads, e.g. 1,2> <runs>: one operator's cost apart from
+//                              its work, from a chain of elementwise operators (OpOverheadBench.cs; bench/cpu/op_overhead.sh).
 // cpuform <model-dir> <onnx-file> <accuracy-level> <threads> <reference.json> <single-calls> <batch-passes> <out.json> [<int8-form> [<weight-range>]]:
 //                              one file in one form (Int8Form MatMulNBits (default) or DynamicInt8; DynamicInt8WeightRange Auto,
 //                              Full or Reduced) at one MatMulNBits accuracy level: fidelity, one 16-token text, 32 x 128 (CpuFormBench.cs).
@@ -38,6 +40,10 @@ switch (args.FirstOrDefault())
 
     case "roundtrip-server":
         await RoundTripBench.ServeAsync(args[1], args[2]);
+        break;
+
+    case "opoverhead":
+        OpOverheadBench.Run(args[1], int.Parse(args[2]), args[3].Split('x').Select(int.Parse).ToArray(), args[4].Split(',').Select(int.Parse).ToArray(), int.Parse(args[5]));
         break;
 
     case "cpuform":

@@ -24,6 +24,12 @@ public static class OnnxExecutionProvider
         try
         {
             if (options.IntraOpThreads > 0) session.IntraOpNumThreads = options.IntraOpThreads;
+            if (!string.IsNullOrEmpty(options.ProfilePrefix))
+            {
+                // The prefix first: enabling passes the prefix set at that moment to ONNX Runtime.
+                session.ProfileOutputPathPrefix = options.ProfilePrefix;
+                session.EnableProfiling = true;
+            }
             if (options.Device == OnnxDevice.Cuda) AppendCuda(session, options.DeviceId, availableProviders);
             return session;
         }
