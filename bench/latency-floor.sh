@@ -7,7 +7,7 @@
 # collector does; writes latency-floor-<date>-otlp.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS="${ROUNDS:-2}"; DURATION="${DURATION:-10}"; TRACES="${TRACES:-off}"; day=$(date -u +%F)
+ROUNDS="${ROUNDS:-2}"; DURATION="${DURATION:-10}"; TRACES="${TRACES:-off}"; day=$(date -u +%F); mkdir -p bench/tmp
 out="bench/results/latency-floor-$day.md"; rows=(); traces_note="no collector configured, so no spans"
 if [ "$TRACES" = otlp ]; then
   out="bench/results/latency-floor-$day-otlp.md"; traces_note="traces exported over OTLP/HTTP to bench/otlp_sink.py"
