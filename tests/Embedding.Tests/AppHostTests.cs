@@ -11,6 +11,11 @@ using Embedding.Tests.Infrastructure;
 
 namespace Embedding.Tests;
 
+/// <summary>
+/// The real AppHost with local processes (no containers). Each test gives its Redis, RabbitMQ and PostgreSQL ports no
+/// other test uses, and the classes that start an AppHost share one collection (<see cref="AppHosts"/>).
+/// </summary>
+[Collection(nameof(AppHosts))]
 public sealed class AppHostTests
 {
     /// <summary>
@@ -24,6 +29,7 @@ public sealed class AppHostTests
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
             ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36479", "--Embedding:LocalRabbitMqPort=35772",
+             "--Embedding:LocalPostgresPort=35532",
              "--Embedding:Scaling:CooldownSeconds=3", "--Embedding:Scaling:StartupSeconds=3", "--Embedding:Scaling:PollingIntervalSeconds=1"]);
         await using var app = await builder.BuildAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
@@ -59,7 +65,7 @@ public sealed class AppHostTests
     {
         const string worker = "worker-qwen3-reranker-tiny-test";
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
-            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36679", "--Embedding:LocalRabbitMqPort=35972",
+            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36779", "--Embedding:LocalRabbitMqPort=36072",
              "--Embedding:LocalPostgresPort=35632",
              "--Embedding:Scaling:CooldownSeconds=3", "--Embedding:Scaling:StartupSeconds=3", "--Embedding:Scaling:PollingIntervalSeconds=1"]);
         await using var app = await builder.BuildAsync();
@@ -98,6 +104,7 @@ public sealed class AppHostTests
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
             ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36579", "--Embedding:LocalRabbitMqPort=35872",
+             "--Embedding:LocalPostgresPort=35732",
              $"--Embedding:HubEndpoint=http://127.0.0.1:{TestEnvironment.ClosedPort()}",
              "--Embedding:Scaling:StartupSeconds=3", "--Embedding:Scaling:PollingIntervalSeconds=1"]);
         await using var app = await builder.BuildAsync();
@@ -219,3 +226,7 @@ public sealed class AppHostTests
         }
     }
 }
+
+/// <summary>Test classes that start the real AppHost: one at a time, since each starts servers, an API and workers.</summary>
+[CollectionDefinition(nameof(AppHosts))]
+public sealed class AppHosts;

@@ -17,6 +17,7 @@ namespace Embedding.Tests;
 /// minute are granted once across them, with 429 + Retry-After from the shared bucket; the cache and the queue
 /// behave as with one; with Redis unreachable, limits fall back to each replica's own counters and nothing fails.
 /// </summary>
+[Collection(nameof(AppHosts))]
 public sealed class ReplicaTests
 {
     private const string AliceKey = "sk-emb-alice-replicas-51c0";
@@ -205,7 +206,8 @@ public sealed class ReplicaTests
     public async Task The_apphost_runs_two_api_processes_behind_one_endpoint_when_asked()
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Embedding_AppHost>(
-            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36679", "--Embedding:LocalRabbitMqPort=35972", "--Embedding:ApiReplicas=2"]);
+            ["--Embedding:UseContainers=false", "--Embedding:LocalRedisPort=36679", "--Embedding:LocalRabbitMqPort=35972",
+             "--Embedding:LocalPostgresPort=35832", "--Embedding:ApiReplicas=2"]);
         await using var app = await builder.BuildAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         var states = new System.Collections.Concurrent.ConcurrentDictionary<string, string?>();
