@@ -26,28 +26,11 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             await using var stack = new EmbeddingStack(backend: "Fake", redis: $"127.0.0.1:{port},abortConnect=false");
             using var probe = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},abortConnect=false");
 
-            // Each try is a new text; it counts once Redis holds it (written after the answer, so give it a moment). The API
-            // connects to Redis in the background and writes nothing until it has, so the first texts may not count.
-            async Task CachedInRedisAsync(string prefix)
-            {
-                var n = 0;
-                await TestEnvironment.WaitUntilAsync(async () =>
-                {
-                    var text = $"{prefix} {n++}";
-                    Assert.Equal(HttpStatusCode.OK, (await Embed(stack, text)).StatusCode);
-                    try
-                    {
-                        await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, BackendNumerics.Fake, text)), TimeSpan.FromSeconds(2), pollMilliseconds: 50);
-                        return true;
-                    }
-                    catch (TimeoutException)
-                    {
-                        return false;
-                    }
-                }, TimeSpan.FromSeconds(60), pollMilliseconds: 200);
-            }
-
-            await CachedInRedisAsync("before the outage");
+            // The API connects to Redis in the background and writes nothing to it until then.
+            var apiRedis = stack.ApiServices.GetRequiredService<IConnectionMultiplexer>();
+            await TestEnvironment.WaitUntilAsync(() => apiRedis.IsConnected, TimeSpan.FromSeconds(10));
+            Assert.Equal(HttpStatusCode.OK, (await Embed(stack, "before the outage")).StatusCode);
+            await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, BackendNumerics.Fake, "before the outage")), TimeSpan.FromSeconds(10), pollMilliseconds: 200);
 
             redis.Kill();
             await redis.WaitForExitAsync();
@@ -59,7 +42,22 @@ public sealed class FaultTests(Xunit.Abstractions.ITestOutputHelper output)
             }
 
             redis = StartRedis(port);  // empty: no persistence
-            await CachedInRedisAsync("after the outage");
+            var n = 0;
+            // Each try is a new text; it counts once Redis holds it (written after the answer, so give it a moment).
+            await TestEnvironment.WaitUntilAsync(async () =>
+            {
+                var text = $"after the outage {n++}";
+                Assert.Equal(HttpStatusCode.OK, (await Embed(stack, text)).StatusCode);
+                try
+                {
+                    await TestEnvironment.WaitUntilAsync(() => probe.GetDatabase().KeyExists(EmbeddingCache.Key(stack.Model, BackendNumerics.Fake, text)), TimeSpan.FromSeconds(2), pollMilliseconds: 50);
+                    return true;
+                }
+                catch (TimeoutException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(60), pollMilliseconds: 200);
         }
         finally
         {
